@@ -1,0 +1,48 @@
+#ifndef INCLUDE_CLASSIFY_H
+#define INCLUDE_CLASSIFY_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "probe_result.h"
+
+/* Ordered by severity: a larger value is worse. */
+enum health_state {
+	HEALTH_HEALTHY = 0,
+	HEALTH_DEGRADED = 1,
+	HEALTH_UNHEALTHY = 2,
+};
+
+struct classify_params {
+	int64_t degraded_latency_ms;
+	int rate_limit_low;        /* percent of the limit */
+};
+
+/* "healthy", "degraded", "unhealthy". */
+const char *health_state_name(enum health_state state);
+
+/*
+ * Classifies one probe exactly as the contract's table does:
+ * 2xx fast with quota -> healthy; 2xx slow or quota below rate_limit_low
+ * percent -> degraded; 429 -> degraded; 401 -> unhealthy, unauthenticated;
+ * other 4xx and 5xx -> unhealthy, authenticated; transport failure ->
+ * unhealthy, unauthenticated. Sets *authenticated.
+ */
+enum health_state classify_probe(const struct probe_result *r,
+				 const struct classify_params *p,
+				 bool *authenticated);
+
+/*
+ * Writes the contract's error text for r into out: "" for a healthy 2xx;
+ * "<status>: <r->reason>" when there is a status ("401: Access Token
+ * Invalid", "200: unparseable response"); r->reason alone for a transport
+ * failure ("timeout after 5000 ms"); for a degraded 2xx, why:
+ * "200: slow: 3400 ms (limit 3000 ms)", "200: rate limit low: 5 of 1000
+ * remaining".
+ */
+void classify_error_text(const struct probe_result *r,
+			 const struct classify_params *p,
+			 char *out, size_t out_size);
+
+#endif

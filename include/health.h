@@ -1,0 +1,164 @@
+#ifndef INCLUDE_HEALTH_H
+#define INCLUDE_HEALTH_H
+
+#include <pthread.h>
+#include <stdbool.h>
+#include <stdint.h>
+
+#include "classify.h"
+#include "probe_result.h"
+
+/*
+ * The health state over time: what the worker learned from its probes,
+ * damped by the thresholds, with the counters /metrics reports. The worker
+ * owns one struct health_snapshot and changes it with the functions below;
+ * it publishes copies to a struct health_store that HTTP threads read.
+ */
+
+/* Upper bounds of the probe-duration histogram, seconds (+Inf implied). 3 s
+ * is the alert table's p95 threshold, 10 s the longest sane timeout. */
+#define HEALTH_BUCKETS 10
+extern const double health_bucket_bounds[HEALTH_BUCKETS];
+
+/* Distinct HTTP status codes counted in intercom_probes_total; more are
+ * folded into the last slot's code "other". */
+#define HEALTH_MAX_CODES 24
+
+enum page_indicator {
+	PAGE_UNKNOWN = 0,          /* not read yet, unreachable or malformed */
+	PAGE_NONE,
+	PAGE_MINOR,
+	PAGE_MAJOR,
+	PAGE_CRITICAL,
+};
+
+/* "unknown", "none", "minor", "major", "critical". */
+const char *page_indicator_name(enum page_indicator indicator);
+
+struct status_page_info {
+	bool enabled;              /* status_url is set */
+	bool checked;              /* a read has finished */
+	enum page_indicator indicator;
+	char description[128];     /* status.description, printable */
+	char error[128];           /* why unknown; "" when read fine */
+	int64_t checked_ms;        /* realtime of the last finished read */
+};
+
+struct webhook_info {
+	bool enabled;              /* webhook_url is set */
+	bool checked;              /* a HEAD has finished */
+	bool up;                   /* answered below 500 */
+	long http_status;          /* 0 on transport failure */
+	int64_t latency_ms;
+	char error[128];           /* transport failure or "<status>: ..." */
+	int64_t checked_ms;
+};
+
+struct code_count {
+	long code;                 /* HTTP status; 0 = transport error; -1 = other */
+	uint64_t count;
+};
+
+struct health_params {
+	struct classify_params classify;
+	int failure_threshold;
+	int success_threshold;
+	int64_t interval_ms;
+	int64_t timeout_ms;
+	int64_t stale_after_ms;
+};
+
+struct health_snapshot {
+	int64_t started_ms;        /* realtime the worker started */
+	bool probed;               /* at least one probe has finished */
+
+	/* Reported (damped) state and the last probe behind it. */
+	enum health_state state;
+	enum health_state last_state;   /* raw classification of `last` */
+	bool authenticated;             /* from the last probe */
+	char error[PROBE_ERROR_MAX];    /* contract text of `last`, "" none */
+	struct probe_result last;
+	struct rate_limit rate_limit;   /* last headers seen, any probe */
+	int64_t last_success_ms;        /* finished_ms of the last 2xx, 0 never */
+	int consecutive_failures;       /* raw probes not healthy, in a row */
+	int consecutive_successes;      /* raw healthy probes, in a row */
+
+	/* Timing, realtime ms. */
+	int64_t next_probe_ms;          /* when the next probe is due */
+	int64_t backoff_until_ms;       /* 429 back-off end; 0 when none */
+	int64_t stale_at_ms;            /* past this, the state is "stale" */
+
+	/* Counters for /metrics, monotonic over the process. */
+	uint64_t probes_total;
+	struct code_count codes[HEALTH_MAX_CODES];
+	int n_codes;
+	uint64_t buckets[HEALTH_BUCKETS]; /* non-cumulative counts per bound */
+	double duration_sum_s;
+
+	struct status_page_info status_page;
+	struct webhook_info webhook;
+};
+
+/* What a request sees at time now: the snapshot, with staleness applied. */
+struct health_view {
+	enum health_state state;
+	bool authenticated;
+	const char *error;         /* points into the snapshot or static; "" none */
+	bool live;                 /* the probe loop finished a probe in time */
+	bool stale;
+};
+
+/* Starts an empty snapshot at now_ms: unhealthy, "no probe has finished yet". */
+void health_init(struct health_snapshot *s, const struct health_params *p,
+		 int64_t now_ms);
+
+/*
+ * Records one finished probe: classifies it, applies the thresholds (the
+ * first probe is taken as it is; later ones must repeat failure_threshold
+ * or success_threshold times to move the state), updates counters and
+ * the stale deadline. Returns true when the reported state changed.
+ */
+bool health_record_probe(struct health_snapshot *s,
+			 const struct health_params *p,
+			 const struct probe_result *r);
+
+/*
+ * How long to wait after a probe answered 429 before the next one, in ms:
+ * Retry-After when present, else X-RateLimit-Reset measured against the
+ * response's own Date (so a skewed local clock does not matter), else
+ * against now_ms. Never negative, at most HEALTH_BACKOFF_MAX_MS.
+ * Returns 0 when r was not a 429.
+ */
+#define HEALTH_BACKOFF_MAX_MS (60 * 1000)
+int64_t health_backoff_ms(const struct probe_result *r, int64_t now_ms);
+
+/* Sets when the next probe is due; moves the stale deadline so that a
+ * deliberate back-off never reads as a stale probe loop. */
+void health_schedule(struct health_snapshot *s, const struct health_params *p,
+		     int64_t next_probe_ms, bool backoff);
+
+/* Applies staleness at now_ms and fills v; v->error may point into s. */
+void health_view(const struct health_snapshot *s, int64_t now_ms,
+		 struct health_view *v);
+
+/*
+ * The latest published snapshot, shared between the worker (writer) and
+ * the HTTP threads (readers). Copies in and out under one mutex: a
+ * snapshot is a few KiB, so a reader never waits for more than a memcpy.
+ */
+struct health_store {
+	pthread_mutex_t lock;
+	struct health_snapshot snapshot;
+	uint64_t generation;       /* bumped on each publish */
+};
+
+void health_store_init(struct health_store *store,
+		       const struct health_snapshot *initial);
+void health_store_finish(struct health_store *store);
+void health_store_publish(struct health_store *store,
+			  const struct health_snapshot *s);
+/* Copies the latest snapshot into out; returns its generation. */
+uint64_t health_store_read(struct health_store *store,
+			   struct health_snapshot *out);
+
+#endif

@@ -1,0 +1,45 @@
+#ifndef INCLUDE_PROBE_RESULT_H
+#define INCLUDE_PROBE_RESULT_H
+
+#include <stdbool.h>
+#include <stdint.h>
+
+/*
+ * What one finished probe of Intercom observed. Plain data: filled by the
+ * worker (probe.c) from curl, read by the classifier and the state tracker.
+ */
+
+#define PROBE_ERROR_MAX 256
+
+/* Transport outcome: why no HTTP status, when there is none. */
+enum probe_transport {
+	PROBE_TRANSPORT_OK,        /* an HTTP response was read */
+	PROBE_TRANSPORT_TIMEOUT,
+	PROBE_TRANSPORT_CONNECT,   /* refused, reset, unreachable, closed early */
+	PROBE_TRANSPORT_DNS,
+	PROBE_TRANSPORT_TLS,
+	PROBE_TRANSPORT_PROTOCOL,  /* not HTTP at all, unparseable response */
+};
+
+struct rate_limit {
+	bool has_limit, has_remaining, has_reset;
+	int64_t limit;
+	int64_t remaining;
+	int64_t reset;             /* Unix seconds, Intercom's clock */
+};
+
+struct probe_result {
+	int64_t started_ms;        /* CLOCK_REALTIME, ms since the epoch */
+	int64_t finished_ms;       /* CLOCK_REALTIME */
+	int64_t latency_ms;        /* from the monotonic clock */
+	enum probe_transport transport;
+	long http_status;          /* 0 unless transport == PROBE_TRANSPORT_OK */
+	struct rate_limit rate_limit;
+	int64_t retry_after_s;     /* Retry-After as seconds from now; -1 absent */
+	int64_t server_date_s;     /* Date header, Unix seconds; -1 absent */
+	/* Intercom's errors[0].message or a short reason; "" when none. Never
+	 * contains the token. Becomes "<status>: <reason>" in /health. */
+	char reason[PROBE_ERROR_MAX];
+};
+
+#endif

@@ -1,0 +1,48 @@
+#ifndef INCLUDE_RENDER_H
+#define INCLUDE_RENDER_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "health.h"
+
+/*
+ * Turns a health snapshot into what the endpoints serve. Pure functions:
+ * no clock reads (now_ms is passed in), no locks, no network.
+ * Each returns a malloc'ed NUL-terminated body (caller frees) and its
+ * length in *len, or NULL when out of memory.
+ */
+
+struct render_info {
+	const char *version;       /* intercom-healthd version */
+	const char *api_url;       /* shown in /health, never the token */
+	const char *region;
+	int64_t stale_after_ms;
+};
+
+/*
+ * /health: {"status":..,"services":{"intercom":{"status","latencyMs",
+ * "authenticated","rateLimitRemaining"?,"error"?, ...},
+ * "statusPage"?:{..},"webhook"?:{..}},"timestamp":"...Z"}
+ */
+char *render_health_json(const struct health_snapshot *s,
+			 const struct health_view *v,
+			 const struct render_info *info, int64_t now_ms,
+			 size_t *len);
+
+/* /health with Accept: application/health+json (IETF health-check draft). */
+char *render_health_ietf(const struct health_snapshot *s,
+			 const struct health_view *v,
+			 const struct render_info *info, int64_t now_ms,
+			 size_t *len);
+
+/* /metrics: Prometheus text format 0.0.4. */
+char *render_metrics(const struct health_snapshot *s,
+		     const struct health_view *v,
+		     const struct render_info *info, size_t *len);
+
+/* "2026-11-26T16:00:00.000Z" for ms since the epoch; out >= 25 bytes. */
+void render_timestamp(int64_t ms, char *out, size_t out_size);
+
+#endif

@@ -1,0 +1,130 @@
+#ifndef INCLUDE_SETTINGS_H
+#define INCLUDE_SETTINGS_H
+
+#include <stdbool.h>
+#include <stdint.h>
+
+/*
+ * Every setting of the contract (../shared/INTERFACE.md), loaded from the
+ * CLI, the environment and a config file, validated before anything starts.
+ *
+ * One setting has three spellings: config key `snake_case`, flag
+ * `--kebab-case`, environment `INTERCOM_HEALTHD_UPPER_SNAKE`.
+ * Precedence: flag > environment > config file > default.
+ */
+
+enum command {
+	COMMAND_SERVE,
+	COMMAND_CHECK,
+	COMMAND_PREFLIGHT,
+};
+
+enum log_format {
+	LOG_FORMAT_TEXT,
+	LOG_FORMAT_JSON,
+};
+
+/* Same order and numbers as syslog priorities, so `<N>` prefixes are free. */
+enum log_level {
+	LOG_LEVEL_ERROR = 3,
+	LOG_LEVEL_WARNING = 4,
+	LOG_LEVEL_INFO = 6,
+	LOG_LEVEL_DEBUG = 7,
+};
+
+enum output_format {
+	OUTPUT_FORMAT_TEXT,
+	OUTPUT_FORMAT_JSON,
+	OUTPUT_FORMAT_JUNIT,
+};
+
+struct settings {
+	/* The access token. Secret: never printed, logged or served. */
+	char *token;
+	/* Where the token came from, safe to print: "env INTERCOM_ACCESS_TOKEN"
+	 * or "file /run/credentials/x/intercom-access-token". */
+	char *token_origin;
+	/* The file the token was read from, re-read on SIGHUP and on change;
+	 * NULL when the token came from the environment. */
+	char *token_file;
+
+	char *api_url;          /* base URL, no trailing slash */
+	char *region;           /* "us", "eu" or "au" */
+	char *api_version;      /* Intercom-Version header value */
+	char *probe_path;       /* starts with '/' */
+	char *ca_file;          /* extra CA bundle, or NULL */
+
+	char *listen;           /* as given, e.g. "127.0.0.1:9180" */
+	char *listen_host;      /* "127.0.0.1", "::1", "0.0.0.0", ... (no brackets) */
+	uint16_t listen_port;   /* 0 lets the kernel choose */
+
+	int64_t interval_ms;
+	int64_t timeout_ms;
+	int64_t degraded_latency_ms;
+	int64_t stale_after_ms;     /* default 2 * interval + timeout */
+	int64_t status_interval_ms; /* status page and webhook timer, default 60s */
+
+	int rate_limit_low;     /* percent, 0..100 */
+	int failure_threshold;  /* >= 1 */
+	int success_threshold;  /* >= 1 */
+	bool degraded_ok;
+
+	char *status_url;       /* NULL when "off" */
+	char *webhook_url;      /* NULL when unset */
+	char *webhook_secret_file;
+	char *webhook_secret;   /* secret, NULL when unset */
+
+	enum log_format log_format;
+	enum log_level log_level;
+
+	char *config_file;      /* NULL when none */
+
+	/* Command options (not settings: no env or file spelling). */
+	enum output_format format; /* check, preflight: --format */
+	char *scan_dir;            /* preflight: --scan */
+	char *health_url;          /* preflight: --health-url */
+	bool strict;               /* preflight: --strict */
+};
+
+/*
+ * Loads the settings for cmd from argv (the arguments after the command
+ * word), envp and the config file they name, and validates them.
+ *
+ * Returns 0 on success. On any bad value returns -EINVAL and sets *err to
+ * one line (caller frees, no trailing newline) naming the setting, its
+ * source ("flag --interval", "env INTERCOM_HEALTHD_INTERVAL",
+ * "/etc/intercom-healthd.conf:12") and what is wrong. The token and the
+ * webhook secret never appear in *err.
+ * On failure *s holds nothing that needs freeing beyond settings_finish().
+ */
+int settings_load(struct settings *s, enum command cmd, int argc, char **argv,
+		  char **envp, char **err);
+
+/* Frees what settings_load() allocated; wipes the secrets first. */
+void settings_finish(struct settings *s);
+
+/*
+ * Parses a duration: "250ms", "5s", "2m", "1h" or a bare number of
+ * seconds. Returns true and sets *ms on success.
+ */
+bool settings_parse_duration(const char *text, int64_t *ms);
+
+/* Parses true/false, yes/no, on/off, 1/0 (case-insensitive). */
+bool settings_parse_bool(const char *text, bool *out);
+
+/*
+ * Reads a secret from path: the whole file, trailing CR/LF removed.
+ * Rejects an empty secret and one with control characters or spaces (it
+ * goes into an HTTP header). Returns 0 and sets *out (caller frees with
+ * settings_free_secret) or a negative errno and sets *err (caller frees) to
+ * a reason that does not contain the file's content.
+ */
+int settings_read_secret_file(const char *path, char **out, char **err);
+
+/* Overwrites a secret before freeing it. Accepts NULL. */
+void settings_free_secret(char *secret);
+
+/* Logs every setting at info level; secrets show only where they came from. */
+void settings_log(const struct settings *s);
+
+#endif
