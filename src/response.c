@@ -1,2 +1,541 @@
-/* placeholder: being written */
-extern int placeholder_response;
+#include <stdbool.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <string.h>
+#include <time.h>
+
+#include <cjson/cJSON.h>
+#include <curl/curl.h>
+
+#include "response.h"
+
+/*
+ * Longest reason this module writes, whatever out_size the caller offers:
+ * the reason ends up in /health, in log lines and in a monitoring plugin's
+ * one-line output, where an HTML page or a chatty proxy must not take over.
+ */
+#define REASON_CAP 160
+/* A <title> gets less: "HTML error page (...)" must still fit in the cap. */
+#define TITLE_CAP 80
+/* HTML markers are only looked for near the start of a body. */
+#define HTML_SNIFF_LEN 1024
+/* Longest header value worth handing to curl_getdate(). */
+#define DATE_VALUE_MAX 128
+
+/* ---- byte helpers: everything here works on (pointer, length) ---- */
+
+static char
+ascii_lower(char c)
+{
+	return (c >= 'A' && c <= 'Z') ? (char)(c - 'A' + 'a') : c;
+}
+
+static bool
+is_space(char c)
+{
+	return c == ' ' || c == '\t' || c == '\r' || c == '\n' ||
+	       c == '\f' || c == '\v';
+}
+
+/* Does s[0..n) equal the lowercase word, ignoring ASCII case? */
+static bool
+equals_nocase(const char *s, size_t n, const char *word)
+{
+	size_t wn = strlen(word);
+
+	if (n != wn)
+		return false;
+	for (size_t i = 0; i < n; i++) {
+		if (ascii_lower(s[i]) != word[i])
+			return false;
+	}
+	return true;
+}
+
+static bool
+starts_with_nocase(const char *s, size_t n, const char *word)
+{
+	size_t wn = strlen(word);
+
+	return n >= wn && equals_nocase(s, wn, word);
+}
+
+/* First occurrence of the lowercase needle in hay[0..n), ignoring case. */
+static const char *
+find_nocase(const char *hay, size_t n, const char *needle)
+{
+	size_t nn = strlen(needle);
+
+	if (nn == 0 || nn > n)
+		return NULL;
+	for (size_t i = 0; i + nn <= n; i++) {
+		if (equals_nocase(hay + i, nn, needle))
+			return hay + i;
+	}
+	return NULL;
+}
+
+/* Skips whitespace and a UTF-8 byte order mark at the start. */
+static size_t
+skip_leading_space(const char *s, size_t n)
+{
+	size_t i = 0;
+
+	if (n >= 3 && (unsigned char)s[0] == 0xef &&
+	    (unsigned char)s[1] == 0xbb && (unsigned char)s[2] == 0xbf)
+		i = 3;
+	while (i < n && is_space(s[i]))
+		i++;
+	return i;
+}
+
+static void
+trim(const char **s, size_t *n)
+{
+	while (*n > 0 && is_space((*s)[0])) {
+		(*s)++;
+		(*n)--;
+	}
+	while (*n > 0 && is_space((*s)[*n - 1]))
+		(*n)--;
+}
+
+/*
+ * Copies src[0..n) into dst as one printable ASCII line of at most
+ * min(dst_size - 1, cap) characters: whitespace runs become one space,
+ * leading and trailing whitespace go, each other control byte and each
+ * non-ASCII character (a UTF-8 sequence counts once) becomes '?'. When
+ * the text does not fit it ends in "...". Always NUL-terminates (when
+ * dst_size > 0). Returns the length written.
+ */
+static size_t
+sanitize(char *dst, size_t dst_size, const char *src, size_t n, size_t cap)
+{
+	size_t limit, pos = 0;
+	bool pending_space = false, cut = false;
+
+	if (dst_size == 0)
+		return 0;
+	limit = dst_size - 1 < cap ? dst_size - 1 : cap;
+
+	for (size_t i = 0; i < n; i++) {
+		unsigned char c = (unsigned char)src[i];
+		char outc;
+
+		if (is_space((char)c)) {
+			pending_space = pos > 0;
+			continue;
+		}
+		if (c >= 0x80) {
+			/* Continuation bytes of a UTF-8 sequence: the lead
+			 * byte already stood for the whole character. */
+			if (c < 0xc0 && i > 0 &&
+			    (unsigned char)src[i - 1] >= 0x80)
+				continue;
+			outc = '?';
+		} else if (c < 0x20 || c == 0x7f) {
+			outc = '?';
+		} else {
+			outc = (char)c;
+		}
+		if (pos + (pending_space ? 1 : 0) + 1 > limit) {
+			cut = true;
+			break;
+		}
+		if (pending_space)
+			dst[pos++] = ' ';
+		pending_space = false;
+		dst[pos++] = outc;
+	}
+
+	if (cut) {
+		/* Make room for the ellipsis when there is room at all. */
+		if (limit >= 4) {
+			pos = pos > limit - 3 ? limit - 3 : pos;
+			while (pos > 0 && dst[pos - 1] == ' ')
+				pos--;
+			memcpy(dst + pos, "...", 3);
+			pos += 3;
+		}
+	}
+	dst[pos] = '\0';
+	return pos;
+}
+
+/* Copies a NUL-terminated, already printable text into out, cut to fit. */
+static void
+put(char *out, size_t out_size, const char *text)
+{
+	size_t n;
+
+	if (out == NULL || out_size == 0)
+		return;
+	n = strlen(text);
+	if (n > out_size - 1)
+		n = out_size - 1;
+	memcpy(out, text, n);
+	out[n] = '\0';
+}
+
+/* ---- headers ---- */
+
+/*
+ * Strict non-negative decimal: digits only, at least one, no sign, no
+ * overflow. "-5", "12abc", "" and "99999999999999999999" are all rejected:
+ * a wrong quota figure would mark the service degraded (or hide that it is).
+ */
+static bool
+parse_uint(const char *s, size_t n, int64_t *out)
+{
+	int64_t v = 0;
+
+	if (n == 0)
+		return false;
+	for (size_t i = 0; i < n; i++) {
+		int d;
+
+		if (s[i] < '0' || s[i] > '9')
+			return false;
+		d = s[i] - '0';
+		if (v > (INT64_MAX - d) / 10)
+			return false;
+		v = v * 10 + d;
+	}
+	*out = v;
+	return true;
+}
+
+/* An HTTP-date (any of the three formats RFC 9110 allows), or -1. */
+static int64_t
+parse_http_date(const char *s, size_t n)
+{
+	char buf[DATE_VALUE_MAX];
+	time_t t;
+
+	if (n == 0 || n >= sizeof(buf) || memchr(s, '\0', n) != NULL)
+		return -1;
+	memcpy(buf, s, n);
+	buf[n] = '\0';
+	t = curl_getdate(buf, NULL);
+	/* -1 is also 1969-12-31 23:59:59, which no server means. */
+	return t < 0 ? -1 : (int64_t)t;
+}
+
+/*
+ * Forgets what earlier responses of this transfer said: curl passes the
+ * headers of a 100 Continue, of each redirect and of a proxy's CONNECT
+ * answer through the same callback, and only the final response counts.
+ */
+static void
+reset_headers(struct probe_result *r)
+{
+	memset(&r->rate_limit, 0, sizeof(r->rate_limit));
+	r->retry_after_s = -1;
+	r->server_date_s = -1;
+}
+
+void
+response_parse_header(struct probe_result *r, const char *line,
+		      size_t len, int64_t now_s)
+{
+	const char *colon, *name, *value;
+	size_t name_len, value_len;
+	int64_t v;
+
+	if (r == NULL || line == NULL)
+		return;
+
+	if (starts_with_nocase(line, len, "http/")) {
+		reset_headers(r);
+		return;
+	}
+
+	colon = memchr(line, ':', len);
+	if (colon == NULL)
+		return;
+	name = line;
+	name_len = (size_t)(colon - line);
+	value = colon + 1;
+	value_len = len - name_len - 1;
+	trim(&name, &name_len);
+	trim(&value, &value_len);
+
+	if (equals_nocase(name, name_len, "x-ratelimit-limit")) {
+		if (parse_uint(value, value_len, &v)) {
+			r->rate_limit.limit = v;
+			r->rate_limit.has_limit = true;
+		}
+	} else if (equals_nocase(name, name_len, "x-ratelimit-remaining")) {
+		if (parse_uint(value, value_len, &v)) {
+			r->rate_limit.remaining = v;
+			r->rate_limit.has_remaining = true;
+		}
+	} else if (equals_nocase(name, name_len, "x-ratelimit-reset")) {
+		if (parse_uint(value, value_len, &v)) {
+			r->rate_limit.reset = v;
+			r->rate_limit.has_reset = true;
+		}
+	} else if (equals_nocase(name, name_len, "retry-after")) {
+		if (parse_uint(value, value_len, &v)) {
+			r->retry_after_s = v;
+		} else if ((v = parse_http_date(value, value_len)) >= 0) {
+			/* A date in the past, or a server clock behind ours,
+			 * means "now", never a negative wait
+			 * (intercom-ruby #385). Subtract without overflow. */
+			if (v <= now_s)
+				r->retry_after_s = 0;
+			else if (now_s < 0 && v > INT64_MAX + now_s)
+				r->retry_after_s = INT64_MAX;
+			else
+				r->retry_after_s = v - now_s;
+		}
+	} else if (equals_nocase(name, name_len, "date")) {
+		if ((v = parse_http_date(value, value_len)) >= 0)
+			r->server_date_s = v;
+	}
+}
+
+/* ---- bodies ---- */
+
+/* Does the body look like HTML rather than JSON or plain text? */
+static bool
+looks_like_html(const char *body, size_t len)
+{
+	size_t start = skip_leading_space(body, len);
+	size_t sniff = len < HTML_SNIFF_LEN ? len : HTML_SNIFF_LEN;
+
+	if (start < len && body[start] == '<')
+		return true;
+	/* JSON whose message happens to mention <html> is still JSON. */
+	if (start < len && (body[start] == '{' || body[start] == '['))
+		return false;
+	return find_nocase(body, sniff, "<!doctype html") != NULL ||
+	       find_nocase(body, sniff, "<html") != NULL;
+}
+
+/*
+ * Writes the sanitized text of the page's first <title> into title, ""
+ * when there is none. The title is searched in the whole kept body: a
+ * gateway's 504 page keeps it in <head>, well inside RESPONSE_BODY_MAX.
+ */
+static void
+html_title(const char *body, size_t len, char *title, size_t title_size)
+{
+	const char *p, *end = body + len, *text, *close;
+	size_t rest;
+
+	title[0] = '\0';
+	for (p = body;
+	     (p = find_nocase(p, (size_t)(end - p), "<title")) != NULL;
+	     p += 6) {
+		/* "<title>" or "<title lang=..>", not "<titlebar>". */
+		if (p + 6 < end && (p[6] == '>' || is_space(p[6])))
+			break;
+	}
+	if (p == NULL)
+		return;
+	text = memchr(p, '>', (size_t)(end - p));
+	if (text == NULL)
+		return;
+	text++;
+	rest = (size_t)(end - text);
+	close = memchr(text, '<', rest);
+	sanitize(title, title_size, text,
+		 close != NULL ? (size_t)(close - text) : rest, TITLE_CAP);
+}
+
+/*
+ * Parses body as JSON: NULL when it is not JSON. With strict, only
+ * whitespace may follow the value (a 2xx body must be exactly one
+ * document); without, whatever follows is ignored, since the point is to
+ * salvage an error message. Caller frees with cJSON_Delete().
+ */
+static cJSON *
+parse_json(const char *body, size_t len, bool strict)
+{
+	const char *end = NULL;
+	cJSON *json;
+
+	if (len == 0)
+		return NULL;
+	/* cJSON stops at the length given: the body needs no NUL. */
+	json = cJSON_ParseWithLengthOpts(body, len, &end, false);
+	if (json == NULL || !strict)
+		return json;
+	if (end != NULL && end >= body && end <= body + len) {
+		size_t done = (size_t)(end - body);
+
+		while (done < len && is_space(body[done]))
+			done++;
+		if (done == len)
+			return json;
+	}
+	cJSON_Delete(json);
+	return NULL;
+}
+
+/* The member's string value, or NULL when missing, not a string, or
+ * blank. */
+static const char *
+nonblank_string(const cJSON *obj, const char *key)
+{
+	const cJSON *item = cJSON_GetObjectItemCaseSensitive(obj, key);
+	const char *s;
+
+	if (!cJSON_IsString(item) || item->valuestring == NULL)
+		return NULL;
+	for (s = item->valuestring; *s; s++) {
+		if (!is_space(*s))
+			return item->valuestring;
+	}
+	return NULL;
+}
+
+/* errors[0] when it is an object, else NULL. */
+static const cJSON *
+first_error(const cJSON *json)
+{
+	const cJSON *errors = cJSON_GetObjectItemCaseSensitive(json, "errors");
+	const cJSON *first;
+
+	if (!cJSON_IsArray(errors))
+		return NULL;
+	first = cJSON_GetArrayItem(errors, 0);
+	return cJSON_IsObject(first) ? first : NULL;
+}
+
+/*
+ * The reason from a parsed JSON document, into buf (REASON_CAP + 1):
+ * errors[0].message, else errors[0].code, else a top-level message (the
+ * `{"type":"error","message":..}` shape), else an OAuth-style
+ * error_description or error, else a note of what the document was.
+ */
+static void
+json_reason(const cJSON *json, char *buf, size_t buf_size)
+{
+	const cJSON *err;
+	const char *text = NULL, *type;
+
+	if (!cJSON_IsObject(json)) {
+		put(buf, buf_size, "JSON without an error message");
+		return;
+	}
+	err = first_error(json);
+	if (err != NULL) {
+		text = nonblank_string(err, "message");
+		if (text == NULL)
+			text = nonblank_string(err, "code");
+	}
+	if (text == NULL)
+		text = nonblank_string(json, "message");
+	if (text == NULL)
+		text = nonblank_string(json, "error_description");
+	if (text == NULL)
+		text = nonblank_string(json, "error");
+	if (text != NULL) {
+		sanitize(buf, buf_size, text, strlen(text), REASON_CAP);
+		return;
+	}
+
+	type = nonblank_string(json, "type");
+	if (type != NULL) {
+		char type_buf[48];
+
+		sanitize(type_buf, sizeof(type_buf), type, strlen(type),
+			 sizeof(type_buf) - 1);
+		snprintf(buf, buf_size, "%s without a message", type_buf);
+	} else {
+		put(buf, buf_size, "JSON without an error message");
+	}
+}
+
+void
+response_error_reason(const char *body, size_t len, bool truncated,
+		      char *out, size_t out_size)
+{
+	char buf[REASON_CAP + 1];
+	cJSON *json;
+
+	if (out == NULL || out_size == 0)
+		return;
+	if (body == NULL)
+		len = 0;
+
+	if (skip_leading_space(body, len) == len) {
+		put(out, out_size, "empty body");
+		return;
+	}
+
+	if (looks_like_html(body, len)) {
+		char title[TITLE_CAP + 1];
+
+		html_title(body, len, title, sizeof(title));
+		if (title[0] != '\0')
+			snprintf(buf, sizeof(buf), "HTML error page (%s)",
+				 title);
+		else
+			put(buf, sizeof(buf), "HTML error page");
+		put(out, out_size, buf);
+		return;
+	}
+
+	json = parse_json(body, len, false);
+	if (json != NULL) {
+		json_reason(json, buf, sizeof(buf));
+		cJSON_Delete(json);
+	} else if (truncated) {
+		snprintf(buf, sizeof(buf),
+			 "unparseable response (truncated at %zu bytes)", len);
+	} else {
+		put(buf, sizeof(buf), "unparseable response");
+	}
+	put(out, out_size, buf);
+}
+
+const char *
+response_check_success_body(const char *body, size_t len, bool truncated)
+{
+	cJSON *json;
+	bool object;
+
+	if (body == NULL)
+		len = 0;
+	if (skip_leading_space(body, len) == len)
+		return "empty body";
+	if (looks_like_html(body, len))
+		return "HTML page instead of JSON";
+
+	json = parse_json(body, len, true);
+	if (json == NULL)
+		return truncated ? "truncated response" : "unparseable response";
+	object = cJSON_IsObject(json);
+	cJSON_Delete(json);
+	/* /me answers an object; a bare string or array is some other
+	 * service answering on the API's address. */
+	return object ? NULL : "JSON body is not an object";
+}
+
+void
+response_error_code(const char *body, size_t len, char *out,
+		    size_t out_size)
+{
+	const cJSON *err;
+	const char *code = NULL;
+	cJSON *json;
+
+	if (out == NULL || out_size == 0)
+		return;
+	out[0] = '\0';
+	if (body == NULL || len == 0)
+		return;
+
+	json = parse_json(body, len, false);
+	if (json == NULL)
+		return;
+	err = cJSON_IsObject(json) ? first_error(json) : NULL;
+	if (err != NULL)
+		code = nonblank_string(err, "code");
+	if (code != NULL)
+		sanitize(out, out_size, code, strlen(code), REASON_CAP);
+	cJSON_Delete(json);
+}
