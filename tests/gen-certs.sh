@@ -16,5 +16,5 @@ openssl req -newkey rsa:2048 -nodes -sha256 \
 	-keyout server.key -out "$tmp/server.csr" 2>/dev/null
 printf 'subjectAltName=IP:127.0.0.1,IP:::1,DNS:localhost\nbasicConstraints=CA:FALSE\nextendedKeyUsage=serverAuth\n' > "$tmp/ext"
 openssl x509 -req -in "$tmp/server.csr" -CA ca.pem -CAkey "$tmp/ca.key" \
-	-CAcreateserial -days 30 -sha256 -extfile "$tmp/ext" \
+	-CAcreateserial -CAserial "$tmp/ca.srl" -days 30 -sha256 -extfile "$tmp/ext" \
 	-out server.pem 2>/dev/null
