@@ -82,6 +82,10 @@ struct health_snapshot {
 	int64_t last_success_ms;        /* finished_ms of the last 2xx, 0 never */
 	int consecutive_failures;       /* raw probes not healthy, in a row */
 	int consecutive_successes;      /* raw healthy probes, in a row */
+	/* Probes in a row on one side of `state`, towards a change. */
+	int streak_len;
+	bool streak_worse;
+	enum health_state streak_mildest;
 
 	/* Timing, realtime ms. */
 	int64_t next_probe_ms;          /* when the next probe is due */

@@ -1,2 +1,255 @@
-/* placeholder: being written */
-extern int placeholder_health;
+#include <stdio.h>
+#include <string.h>
+
+#include "health.h"
+
+const double health_bucket_bounds[HEALTH_BUCKETS] = {
+	0.05, 0.1, 0.25, 0.5, 1, 2, 3, 5, 7.5, 10,
+};
+
+const char *
+page_indicator_name(enum page_indicator indicator)
+{
+	switch (indicator) {
+	case PAGE_NONE:
+		return "none";
+	case PAGE_MINOR:
+		return "minor";
+	case PAGE_MAJOR:
+		return "major";
+	case PAGE_CRITICAL:
+		return "critical";
+	case PAGE_UNKNOWN:
+		break;
+	}
+	return "unknown";
+}
+
+void
+health_init(struct health_snapshot *s, const struct health_params *p,
+	    int64_t now_ms)
+{
+	memset(s, 0, sizeof(*s));
+	s->started_ms = now_ms;
+	s->state = HEALTH_UNHEALTHY;
+	s->last_state = HEALTH_UNHEALTHY;
+	s->next_probe_ms = now_ms;
+	/* Liveness counts from start-up until the first probe finishes. */
+	s->stale_at_ms = now_ms + p->stale_after_ms;
+}
+
+static void
+count_code(struct health_snapshot *s, long code)
+{
+	for (int i = 0; i < s->n_codes; i++) {
+		if (s->codes[i].code == code) {
+			s->codes[i].count++;
+			return;
+		}
+	}
+	if (s->n_codes < HEALTH_MAX_CODES - 1) {
+		s->codes[s->n_codes].code = code;
+		s->codes[s->n_codes].count = 1;
+		s->n_codes++;
+		return;
+	}
+	/* A server inventing status codes must not grow the label set without
+	 * bound: the last slot collects the rest. */
+	if (s->n_codes == HEALTH_MAX_CODES - 1) {
+		s->codes[s->n_codes].code = -1;
+		s->codes[s->n_codes].count = 0;
+		s->n_codes++;
+	}
+	s->codes[HEALTH_MAX_CODES - 1].count++;
+}
+
+static void
+observe_duration(struct health_snapshot *s, int64_t latency_ms)
+{
+	double seconds = (double)latency_ms / 1000.0;
+	s->duration_sum_s += seconds;
+	for (int i = 0; i < HEALTH_BUCKETS; i++) {
+		if (seconds <= health_bucket_bounds[i]) {
+			s->buckets[i]++;
+			break;
+		}
+	}
+}
+
+bool
+health_record_probe(struct health_snapshot *s, const struct health_params *p,
+		    const struct probe_result *r)
+{
+	bool authenticated;
+	enum health_state raw = classify_probe(r, &p->classify, &authenticated);
+	enum health_state before = s->state;
+
+	s->probes_total++;
+	count_code(s, r->transport == PROBE_TRANSPORT_OK ||
+		      r->http_status != 0 ? r->http_status : 0);
+	observe_duration(s, r->latency_ms);
+
+	s->last = *r;
+	s->last_state = raw;
+	s->authenticated = authenticated;
+	if (r->rate_limit.has_limit || r->rate_limit.has_remaining ||
+	    r->rate_limit.has_reset)
+		s->rate_limit = r->rate_limit;
+	if (r->transport == PROBE_TRANSPORT_OK && r->http_status >= 200 &&
+	    r->http_status < 300)
+		s->last_success_ms = r->finished_ms;
+
+	/* Streak bookkeeping, independent of damping: what /health shows. */
+	if (raw == HEALTH_HEALTHY) {
+		s->consecutive_successes++;
+		s->consecutive_failures = 0;
+	} else {
+		s->consecutive_failures++;
+		s->consecutive_successes = 0;
+	}
+
+	/*
+	 * Damping: the reported state moves only after `threshold` probes in
+	 * a row all landed on the same side of it. It then moves to the
+	 * mildest state among them, so "degraded, unhealthy, unhealthy" with
+	 * a failure threshold of 3 reports "degraded": all three agreed on at
+	 * least that much. The first probe is taken as it is: there is no
+	 * earlier state to protect.
+	 */
+	if (!s->probed) {
+		s->state = raw;
+		s->streak_len = 0;
+	} else if (raw == s->state) {
+		s->streak_len = 0;
+	} else {
+		bool worse = raw > s->state;
+		if (s->streak_len == 0 || s->streak_worse != worse) {
+			s->streak_len = 0;
+			s->streak_worse = worse;
+			s->streak_mildest = raw;
+		}
+		s->streak_len++;
+		if (worse ? raw < s->streak_mildest : raw > s->streak_mildest)
+			s->streak_mildest = raw;
+		int need = worse ? p->failure_threshold : p->success_threshold;
+		if (s->streak_len >= need) {
+			s->state = s->streak_mildest;
+			s->streak_len = 0;
+		}
+	}
+	s->probed = true;
+
+	/* While a bad state is held by the success threshold, keep the reason
+	 * it went bad: an unhealthy answer without an error explains nothing. */
+	if (raw != HEALTH_HEALTHY || s->state == HEALTH_HEALTHY)
+		classify_error_text(r, &p->classify, s->error, sizeof(s->error));
+
+	s->stale_at_ms = r->finished_ms + p->stale_after_ms;
+	return s->state != before;
+}
+
+int64_t
+health_backoff_ms(const struct probe_result *r, int64_t now_ms)
+{
+	if (r->transport != PROBE_TRANSPORT_OK || r->http_status != 429)
+		return 0;
+
+	int64_t wait_ms;
+	if (r->retry_after_s >= 0) {
+		wait_ms = r->retry_after_s * 1000;
+	} else if (r->rate_limit.has_reset) {
+		/* X-RateLimit-Reset is Intercom's clock; measure it against
+		 * Intercom's own Date when we have it, so local clock skew
+		 * (intercom-ruby #385/#387) cannot make the wait negative or
+		 * huge. Date has one-second resolution: round up. */
+		int64_t base_s = r->server_date_s >= 0 ? r->server_date_s
+						       : now_ms / 1000;
+		wait_ms = (r->rate_limit.reset - base_s) * 1000;
+		if (r->server_date_s >= 0)
+			wait_ms += 1000;
+	} else {
+		/* Neither header: Intercom's windows are 10 seconds long. */
+		wait_ms = 10 * 1000;
+	}
+	if (wait_ms < 0)
+		wait_ms = 0;
+	if (wait_ms > HEALTH_BACKOFF_MAX_MS)
+		wait_ms = HEALTH_BACKOFF_MAX_MS;
+	return wait_ms;
+}
+
+void
+health_schedule(struct health_snapshot *s, const struct health_params *p,
+		int64_t next_probe_ms, bool backoff)
+{
+	s->next_probe_ms = next_probe_ms;
+	s->backoff_until_ms = backoff ? next_probe_ms : 0;
+	/* A deliberate wait is not a wedged loop: the probe after it still
+	 * gets the same slack (stale_after minus one interval) to finish. */
+	if (backoff) {
+		int64_t slack = p->stale_after_ms - p->interval_ms;
+		if (slack < p->timeout_ms)
+			slack = p->timeout_ms;
+		if (next_probe_ms + slack > s->stale_at_ms)
+			s->stale_at_ms = next_probe_ms + slack;
+	}
+}
+
+void
+health_view(const struct health_snapshot *s, int64_t now_ms,
+	    struct health_view *v)
+{
+	v->stale = now_ms > s->stale_at_ms;
+	v->live = !v->stale;
+	if (v->stale) {
+		v->state = HEALTH_UNHEALTHY;
+		v->authenticated = false;
+		v->error = s->probed ? "stale: no probe finished in time"
+				     : "stale: no probe has finished since start";
+		return;
+	}
+	if (!s->probed) {
+		v->state = HEALTH_UNHEALTHY;
+		v->authenticated = false;
+		v->error = "no probe has finished yet";
+		return;
+	}
+	v->state = s->state;
+	v->authenticated = s->authenticated;
+	v->error = s->error;
+}
+
+void
+health_store_init(struct health_store *store,
+		  const struct health_snapshot *initial)
+{
+	pthread_mutex_init(&store->lock, NULL);
+	store->snapshot = *initial;
+	store->generation = 1;
+}
+
+void
+health_store_finish(struct health_store *store)
+{
+	pthread_mutex_destroy(&store->lock);
+}
+
+void
+health_store_publish(struct health_store *store,
+		     const struct health_snapshot *s)
+{
+	pthread_mutex_lock(&store->lock);
+	store->snapshot = *s;
+	store->generation++;
+	pthread_mutex_unlock(&store->lock);
+}
+
+uint64_t
+health_store_read(struct health_store *store, struct health_snapshot *out)
+{
+	pthread_mutex_lock(&store->lock);
+	*out = store->snapshot;
+	uint64_t generation = store->generation;
+	pthread_mutex_unlock(&store->lock);
+	return generation;
+}

@@ -1,2 +1,257 @@
-/* placeholder: being written */
-extern int placeholder_main;
+/* asprintf */
+#define _GNU_SOURCE
+
+#include <errno.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
+
+#include <curl/curl.h>
+
+#include "check_cmd.h"
+#include "config.h"
+#include "health.h"
+#include "http.h"
+#include "log.h"
+#include "notify.h"
+#include "probe.h"
+#include "request.h"
+#include "settings.h"
+
+extern char **environ;
+
+static const char usage[] =
+"Usage: intercom-healthd [serve] [OPTIONS]    run the daemon (the default)\n"
+"       intercom-healthd check [OPTIONS]      probe Intercom once (monitoring plugin)\n"
+"       intercom-healthd preflight [OPTIONS]  production readiness checklist\n"
+"       intercom-healthd --help | --version\n"
+"\n"
+"Tells load balancers, Kubernetes and systemd whether an Intercom integration\n"
+"can go (and stay) live. The daemon probes GET {api_url}{probe_path} on a timer\n"
+"and serves the cached state: /health (200/503 JSON), /readyz, /livez, /metrics.\n"
+"\n"
+"The access token comes from INTERCOM_ACCESS_TOKEN, --token-file, or the systemd\n"
+"credential intercom-access-token; never from the command line.\n"
+"\n"
+"Options (each also INTERCOM_HEALTHD_<NAME> in the environment and <name> in\n"
+"the config file; flags win over the environment, which wins over the file):\n"
+"  --config FILE              config file of `key = value` lines\n"
+"  --token-file FILE          file holding the access token (re-read on change, SIGHUP)\n"
+"  --api-url URL              API base URL [https://api.intercom.io]\n"
+"  --region us|eu|au          shortcut for the regional API host [us]\n"
+"  --api-version V            Intercom-Version header [2.14]\n"
+"  --probe-path PATH          authenticated GET used as the probe [/me]\n"
+"  --ca-file FILE             extra CA bundle (added to the system store)\n"
+"  --listen HOST:PORT         HTTP listen address [127.0.0.1:9180]\n"
+"  --interval DURATION        time between probes, +0-10%% jitter [15s]\n"
+"  --timeout DURATION         whole-probe timeout, < interval [5s]\n"
+"  --degraded-latency DURATION  slower successful probes are degraded [3s]\n"
+"  --rate-limit-low PERCENT   quota remaining below this is degraded [10]\n"
+"  --failure-threshold N      bad probes in a row before the state worsens [1]\n"
+"  --success-threshold N      good probes in a row before it recovers [1]\n"
+"  --stale-after DURATION     no finished probe this long: unhealthy, /livez 503\n"
+"                             [2*interval + timeout]\n"
+"  --degraded-ok[=BOOL]       answer 200 while degraded [false]\n"
+"  --status-url URL|off       Intercom's Statuspage status.json\n"
+"  --status-interval DURATION how often the status page and webhook are read [60s]\n"
+"  --webhook-url URL          your webhook endpoint, HEAD-probed (informational)\n"
+"  --webhook-secret-file FILE the app's client secret (preflight; or env\n"
+"                             INTERCOM_WEBHOOK_SECRET)\n"
+"  --log-format text|json     [text]\n"
+"  --log-level debug|info|warning|error  [info]\n"
+"\n"
+"check:     --format text|json; exit 0 OK, 1 WARNING, 2 CRITICAL, 3 UNKNOWN\n"
+"preflight: --format text|json|junit, --strict, --scan DIR, --health-url URL\n"
+"\n"
+"Durations: 250ms, 5s, 2m, 1h or seconds. See intercom-healthd(8).\n";
+
+static int
+serve(struct settings *s)
+{
+	int status = EXIT_FAILURE;
+	char *err = NULL;
+	struct probe_worker *worker = NULL;
+	struct http_server *server = NULL;
+	struct health_store store;
+	struct health_snapshot initial;
+	struct health_params params = { .stale_after_ms = s->stale_after_ms };
+
+	health_init(&initial, &params, request_now_real_ms());
+	health_store_init(&store, &initial);
+
+	/* Every thread inherits this mask; signals arrive here alone, in
+	 * sigtimedwait(), with no async-signal-safety puzzles. */
+	sigset_t signals;
+	sigemptyset(&signals);
+	sigaddset(&signals, SIGTERM);
+	sigaddset(&signals, SIGINT);
+	sigaddset(&signals, SIGHUP);
+	/* A parent shell may have set them to SIG_IGN (background jobs get
+	 * SIGINT ignored); an ignored signal never reaches sigtimedwait(). */
+	signal(SIGTERM, SIG_DFL);
+	signal(SIGINT, SIG_DFL);
+	signal(SIGHUP, SIG_DFL);
+	pthread_sigmask(SIG_BLOCK, &signals, NULL);
+	signal(SIGPIPE, SIG_IGN);
+
+	int fd = notify_listen_fd();
+	bool activated = fd >= 0;
+	if (!activated) {
+		fd = http_server_bind(s, &err);
+		if (fd < 0)
+			goto out;
+	}
+	char where[80];
+	http_server_describe(fd, where, sizeof(where));
+
+	worker = probe_worker_create(s, &store, &err);
+	if (!worker) {
+		close(fd);
+		goto out;
+	}
+	server = http_server_start(s, &store, fd, &err);
+	if (!server)
+		goto out;
+	int r = probe_worker_start(worker);
+	if (r < 0) {
+		if (asprintf(&err, "cannot start the probe worker: %s", strerror(-r)) < 0)
+			err = NULL;
+		goto out;
+	}
+
+	log_info("listening on %s%s", where,
+		 activated ? " (socket from systemd)" : "");
+	notify_ready("starting: no probe has finished yet");
+
+	uint64_t watchdog_usec = notify_watchdog_usec();
+	int64_t watchdog_ms = (int64_t)(watchdog_usec / 1000);
+	/* Wake at half the watchdog interval, as sd_watchdog_enabled(3)
+	 * advises; without a watchdog, only signals wake us. */
+	struct timespec tick = { 3600, 0 };
+	if (watchdog_ms > 0) {
+		tick.tv_sec = watchdog_ms / 2000;
+		tick.tv_nsec = (watchdog_ms / 2 % 1000) * 1000000;
+	}
+
+	for (;;) {
+		int sig = sigtimedwait(&signals, NULL, &tick);
+		if (sig == SIGTERM || sig == SIGINT) {
+			log_info("received %s, shutting down",
+				 sig == SIGTERM ? "SIGTERM" : "SIGINT");
+			break;
+		}
+		if (sig == SIGHUP) {
+			log_info("received SIGHUP, re-reading the token file");
+			probe_worker_reload_token(worker);
+		}
+		if (watchdog_ms > 0) {
+			/* Pet the watchdog only while the worker turns: a
+			 * wedged worker should get us restarted. */
+			int64_t age = request_now_mono_ms() -
+				      probe_worker_heartbeat_ms(worker);
+			if (age < watchdog_ms / 2)
+				notify_watchdog();
+			else
+				log_warning("probe worker silent for %lld ms; "
+					    "not petting the watchdog", (long long)age);
+		}
+	}
+
+	notify_stopping();
+	status = EXIT_SUCCESS;
+out:
+	if (err) {
+		log_error("%s", err);
+		free(err);
+	}
+	http_server_stop(server);
+	probe_worker_destroy(worker);
+	health_store_finish(&store);
+	if (status == EXIT_SUCCESS)
+		log_info("stopped");
+	return status;
+}
+
+static bool
+has_flag(int argc, char **argv, const char *flag)
+{
+	for (int i = 0; i < argc; i++)
+		if (strcmp(argv[i], flag) == 0)
+			return true;
+	return false;
+}
+
+int
+main(int argc, char **argv)
+{
+	enum command cmd = COMMAND_SERVE;
+	int first = 1;
+
+	if (argc > 1) {
+		if (strcmp(argv[1], "serve") == 0) {
+			first = 2;
+		} else if (strcmp(argv[1], "check") == 0) {
+			cmd = COMMAND_CHECK;
+			first = 2;
+		} else if (strcmp(argv[1], "preflight") == 0) {
+			cmd = COMMAND_PREFLIGHT;
+			first = 2;
+		} else if (argv[1][0] != '-') {
+			fprintf(stderr, "intercom-healthd: unknown command \"%s\" "
+				"(see --help)\n", argv[1]);
+			return 2;
+		}
+	}
+	if (has_flag(argc - first, argv + first, "--help") ||
+	    has_flag(argc - first, argv + first, "-h")) {
+		fputs(usage, stdout);
+		return 0;
+	}
+	if (has_flag(argc - first, argv + first, "--version")) {
+		printf("intercom-healthd %s\n", HEALTHD_VERSION);
+		return 0;
+	}
+
+	/* Usage errors exit 2, except in `check`, where monitoring systems
+	 * read 2 as CRITICAL: there a bad setting is UNKNOWN, 3. */
+	int usage_status = cmd == COMMAND_CHECK ? 3 : 2;
+	struct settings s;
+	char *err = NULL;
+	if (settings_load(&s, cmd, argc - first, argv + first, environ, &err) < 0) {
+		fprintf(stderr, "intercom-healthd: %s\n", err ? err : "invalid settings");
+		free(err);
+		settings_finish(&s);
+		return usage_status;
+	}
+	log_init(s.log_format, s.log_level);
+
+	if (curl_global_init(CURL_GLOBAL_DEFAULT) != CURLE_OK) {
+		fprintf(stderr, "intercom-healthd: cannot initialise libcurl\n");
+		settings_finish(&s);
+		return cmd == COMMAND_CHECK ? 3 : 1;
+	}
+
+	int status;
+	switch (cmd) {
+	case COMMAND_SERVE:
+		log_info("intercom-healthd %s starting", HEALTHD_VERSION);
+		settings_log(&s);
+		status = serve(&s);
+		break;
+	case COMMAND_CHECK:
+		status = check_cmd_run(&s);
+		break;
+	case COMMAND_PREFLIGHT:
+	default:
+		fprintf(stderr, "intercom-healthd: preflight is not built yet\n");
+		status = 2;
+		break;
+	}
+
+	curl_global_cleanup();
+	settings_finish(&s);
+	return status;
+}

@@ -1,2 +1,492 @@
-/* placeholder: being written */
-extern int placeholder_probe;
+#include <errno.h>
+#include <pthread.h>
+#include <stdatomic.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <time.h>
+#include <unistd.h>
+
+#include <cjson/cJSON.h>
+#include <curl/curl.h>
+
+#include "log.h"
+#include "notify.h"
+#include "probe.h"
+#include "request.h"
+
+/* The longest the loop sleeps: keeps the heartbeat (and so the systemd
+ * watchdog) fresh through long intervals and back-offs. */
+#define MAX_POLL_MS 1000
+
+struct probe_worker {
+	const struct settings *settings;
+	struct health_store *store;
+	struct health_params params;
+	struct curl_blob ca;
+
+	CURLM *multi;
+	pthread_t thread;
+	bool started;
+	atomic_bool stopping;
+	atomic_bool reload;
+	atomic_int_fast64_t heartbeat_ms;
+
+	/* Secret. Owned by the worker thread once it runs. */
+	char *token;
+	struct stat token_stat;
+	bool token_stat_valid;
+
+	struct request api, page, hook;
+	bool api_busy, page_busy, hook_busy;
+	int64_t next_api_mono_ms;
+	int64_t next_side_mono_ms;
+
+	struct health_snapshot snap;
+	unsigned int seed;
+};
+
+static char *
+dup_secret(const char *secret)
+{
+	return secret ? strdup(secret) : NULL;
+}
+
+struct probe_worker *
+probe_worker_create(const struct settings *s, struct health_store *store,
+		    char **err)
+{
+	struct probe_worker *w = calloc(1, sizeof(*w));
+	if (!w)
+		goto oom;
+	w->settings = s;
+	w->store = store;
+	w->params = (struct health_params){
+		.classify = {
+			.degraded_latency_ms = s->degraded_latency_ms,
+			.rate_limit_low = s->rate_limit_low,
+		},
+		.failure_threshold = s->failure_threshold,
+		.success_threshold = s->success_threshold,
+		.interval_ms = s->interval_ms,
+		.timeout_ms = s->timeout_ms,
+		.stale_after_ms = s->stale_after_ms,
+	};
+	if (request_load_ca(s->ca_file, &w->ca, err) < 0)
+		goto fail;
+	w->multi = curl_multi_init();
+	w->token = dup_secret(s->token);
+	if (!w->multi || !w->token)
+		goto oom;
+	if (s->token_file && stat(s->token_file, &w->token_stat) == 0)
+		w->token_stat_valid = true;
+
+	atomic_init(&w->stopping, false);
+	atomic_init(&w->reload, false);
+	atomic_init(&w->heartbeat_ms, request_now_mono_ms());
+	w->seed = (unsigned int)(request_now_real_ms() ^ getpid());
+
+	health_init(&w->snap, &w->params, request_now_real_ms());
+	w->snap.status_page.enabled = s->status_url != NULL;
+	w->snap.webhook.enabled = s->webhook_url != NULL;
+	health_store_publish(store, &w->snap);
+	return w;
+
+oom:
+	if (err)
+		*err = strdup("out of memory");
+fail:
+	probe_worker_destroy(w);
+	return NULL;
+}
+
+/* The token file changed, or SIGHUP asked: read it again. A failed read
+ * keeps the old token: a half-written rotation must not take us down. */
+static void
+maybe_reload_token(struct probe_worker *w)
+{
+	const char *path = w->settings->token_file;
+	bool asked = atomic_exchange(&w->reload, false);
+	if (!path)
+		return;
+
+	struct stat st;
+	if (stat(path, &st) < 0) {
+		if (asked)
+			log_warning("token_file %s: %s; keeping the current token",
+				    path, strerror(errno));
+		return;
+	}
+	bool changed = !w->token_stat_valid || st.st_ino != w->token_stat.st_ino ||
+		       st.st_dev != w->token_stat.st_dev ||
+		       st.st_size != w->token_stat.st_size ||
+		       st.st_mtim.tv_sec != w->token_stat.st_mtim.tv_sec ||
+		       st.st_mtim.tv_nsec != w->token_stat.st_mtim.tv_nsec;
+	if (!changed && !asked)
+		return;
+
+	char *token = NULL;
+	char *err = NULL;
+	if (settings_read_secret_file(path, &token, &err) < 0) {
+		log_warning("token_file %s: %s; keeping the current token", path,
+			    err ? err : "unreadable");
+		free(err);
+		return;
+	}
+	w->token_stat = st;
+	w->token_stat_valid = true;
+	bool same = strcmp(token, w->token) == 0;
+	settings_free_secret(w->token);
+	w->token = token;
+	if (!same)
+		log_info("token reloaded from %s", path);
+}
+
+static int64_t
+jittered_interval(struct probe_worker *w)
+{
+	/* Up to 10% jitter, so replicas started together drift apart
+	 * instead of spending the shared quota in bursts. */
+	int64_t span = w->settings->interval_ms / 10;
+	int64_t jitter = span > 0 ? (int64_t)(rand_r(&w->seed) % (span + 1)) : 0;
+	return w->settings->interval_ms + jitter;
+}
+
+static void
+start_api(struct probe_worker *w)
+{
+	maybe_reload_token(w);
+	if (request_init_api(&w->api, w->settings, w->token, &w->ca) < 0 ||
+	    curl_multi_add_handle(w->multi, w->api.easy) != CURLM_OK) {
+		log_error("cannot start a probe: out of memory");
+		request_cleanup(&w->api);
+		w->next_api_mono_ms = request_now_mono_ms() + w->settings->interval_ms;
+		return;
+	}
+	w->api_busy = true;
+	/* Probes are spaced from start to start; timeout < interval means
+	 * one is always over before the next is due. */
+	w->next_api_mono_ms = w->api.started_mono_ms + jittered_interval(w);
+}
+
+static void
+start_side(struct probe_worker *w)
+{
+	const struct settings *s = w->settings;
+	/* These are informational: a slow status page must not hold the
+	 * worker, but they share the probe timeout as their limit. */
+	if (s->status_url && !w->page_busy) {
+		if (request_init_plain(&w->page, s->status_url, false,
+				       s->timeout_ms, &w->ca) == 0 &&
+		    curl_multi_add_handle(w->multi, w->page.easy) == CURLM_OK)
+			w->page_busy = true;
+		else
+			request_cleanup(&w->page);
+	}
+	if (s->webhook_url && !w->hook_busy) {
+		if (request_init_plain(&w->hook, s->webhook_url, true,
+				       s->timeout_ms, &w->ca) == 0 &&
+		    curl_multi_add_handle(w->multi, w->hook.easy) == CURLM_OK)
+			w->hook_busy = true;
+		else
+			request_cleanup(&w->hook);
+	}
+	w->next_side_mono_ms = request_now_mono_ms() + s->status_interval_ms;
+}
+
+static void
+publish_status(struct probe_worker *w)
+{
+	struct health_view v;
+	health_view(&w->snap, request_now_real_ms(), &v);
+	char status[PROBE_ERROR_MAX + 32];
+	if (v.error[0])
+		snprintf(status, sizeof(status), "%s: %s",
+			 health_state_name(v.state), v.error);
+	else
+		snprintf(status, sizeof(status), "%s", health_state_name(v.state));
+	notify_status(status);
+}
+
+static void
+finish_api(struct probe_worker *w, CURLcode code)
+{
+	struct probe_result *r = &w->api.result;
+	request_complete(&w->api, code, true);
+
+	enum health_state before = w->snap.state;
+	bool first = !w->snap.probed;
+	bool changed = health_record_probe(&w->snap, &w->params, r);
+
+	int64_t now_mono = request_now_mono_ms();
+	int64_t now_real = request_now_real_ms();
+	int64_t wait = health_backoff_ms(r, now_real);
+	bool backoff = false;
+	if (wait > 0 && now_mono + wait > w->next_api_mono_ms) {
+		w->next_api_mono_ms = now_mono + wait;
+		backoff = true;
+		log_warning("rate limited (429): next probe in %lld ms",
+			    (long long)wait);
+	}
+	health_schedule(&w->snap, &w->params,
+			now_real + (w->next_api_mono_ms - now_mono), backoff);
+
+	if (changed || first) {
+		if (w->snap.error[0])
+			log_info("state %s -> %s: %s",
+				 first ? "starting" : health_state_name(before),
+				 health_state_name(w->snap.state), w->snap.error);
+		else
+			log_info("state %s -> %s (%lld ms)",
+				 first ? "starting" : health_state_name(before),
+				 health_state_name(w->snap.state),
+				 (long long)r->latency_ms);
+		publish_status(w);
+	} else {
+		log_debug("probe: %ld in %lld ms, state %s", r->http_status,
+			  (long long)r->latency_ms, health_state_name(w->snap.state));
+	}
+	health_store_publish(w->store, &w->snap);
+
+	curl_multi_remove_handle(w->multi, w->api.easy);
+	request_cleanup(&w->api);
+	w->api_busy = false;
+}
+
+static enum page_indicator
+parse_indicator(const char *text)
+{
+	static const struct {
+		const char *name;
+		enum page_indicator indicator;
+	} names[] = {
+		{ "none", PAGE_NONE },
+		{ "minor", PAGE_MINOR },
+		{ "major", PAGE_MAJOR },
+		{ "critical", PAGE_CRITICAL },
+	};
+	for (size_t i = 0; i < sizeof(names) / sizeof(names[0]); i++)
+		if (strcmp(text, names[i].name) == 0)
+			return names[i].indicator;
+	return PAGE_UNKNOWN;
+}
+
+static void
+copy_printable(char *out, size_t size, const char *text)
+{
+	size_t j = 0;
+	for (size_t i = 0; text[i] && j + 1 < size; i++) {
+		unsigned char c = (unsigned char)text[i];
+		out[j++] = (c >= 0x20 && c < 0x7f) ? (char)c : '?';
+	}
+	out[j] = '\0';
+}
+
+static void
+finish_page(struct probe_worker *w, CURLcode code)
+{
+	struct status_page_info *p = &w->snap.status_page;
+	struct probe_result *r = &w->page.result;
+	request_complete(&w->page, code, true);
+	enum page_indicator before = p->indicator;
+
+	p->checked = true;
+	p->checked_ms = r->finished_ms;
+	p->indicator = PAGE_UNKNOWN;
+	p->description[0] = '\0';
+	p->error[0] = '\0';
+	if (r->transport != PROBE_TRANSPORT_OK || r->http_status != 200) {
+		if (r->http_status)
+			snprintf(p->error, sizeof(p->error), "%ld: %.100s",
+				 r->http_status, r->reason);
+		else
+			snprintf(p->error, sizeof(p->error), "%.120s", r->reason);
+		goto out;
+	}
+	cJSON *root = cJSON_ParseWithLength(w->page.body, w->page.body_len);
+	cJSON *status = cJSON_GetObjectItemCaseSensitive(root, "status");
+	cJSON *indicator = cJSON_GetObjectItemCaseSensitive(status, "indicator");
+	cJSON *description = cJSON_GetObjectItemCaseSensitive(status, "description");
+	if (cJSON_IsString(indicator))
+		p->indicator = parse_indicator(indicator->valuestring);
+	if (p->indicator == PAGE_UNKNOWN)
+		snprintf(p->error, sizeof(p->error),
+			 "no known status.indicator in the status page");
+	else if (cJSON_IsString(description))
+		copy_printable(p->description, sizeof(p->description),
+			       description->valuestring);
+	cJSON_Delete(root);
+out:
+	if (p->indicator != before)
+	{
+		const char *detail = p->error[0] ? p->error : p->description;
+		log_info("status page: %s%s%s", page_indicator_name(p->indicator),
+			 detail[0] ? ": " : "", detail);
+	}
+	health_store_publish(w->store, &w->snap);
+	curl_multi_remove_handle(w->multi, w->page.easy);
+	request_cleanup(&w->page);
+	w->page_busy = false;
+}
+
+static void
+finish_hook(struct probe_worker *w, CURLcode code)
+{
+	struct webhook_info *h = &w->snap.webhook;
+	struct probe_result *r = &w->hook.result;
+	request_complete(&w->hook, code, false);
+	bool was_up = h->up, was_checked = h->checked;
+
+	h->checked = true;
+	h->checked_ms = r->finished_ms;
+	h->latency_ms = r->latency_ms;
+	h->http_status = r->http_status;
+	h->up = r->transport == PROBE_TRANSPORT_OK && r->http_status < 500;
+	h->error[0] = '\0';
+	if (r->transport != PROBE_TRANSPORT_OK)
+		snprintf(h->error, sizeof(h->error), "%.120s", r->reason);
+	else if (!h->up)
+		snprintf(h->error, sizeof(h->error), "%ld from HEAD", r->http_status);
+
+	if (!was_checked || was_up != h->up)
+		log_info("webhook endpoint %s%s%s", h->up ? "up" : "down",
+			 h->error[0] ? ": " : "", h->error);
+	health_store_publish(w->store, &w->snap);
+	curl_multi_remove_handle(w->multi, w->hook.easy);
+	request_cleanup(&w->hook);
+	w->hook_busy = false;
+}
+
+#ifdef HEALTHD_TEST_HOOKS
+/*
+ * Test builds only: while the file named by INTERCOM_HEALTHD_TEST_WEDGE
+ * exists, the worker stops turning, exactly as a worker stuck in a
+ * blocking call would. The HTTP threads keep serving, so a test can watch
+ * /livez and the watchdog notice. Never compiled into the installed binary.
+ */
+static void
+test_wedge(struct probe_worker *w)
+{
+	const char *path = getenv("INTERCOM_HEALTHD_TEST_WEDGE");
+	if (!path)
+		return;
+	while (access(path, F_OK) == 0 && !atomic_load(&w->stopping)) {
+		struct timespec ts = { 0, 20 * 1000 * 1000 };
+		nanosleep(&ts, NULL);
+	}
+}
+#endif
+
+static void *
+worker_main(void *data)
+{
+	struct probe_worker *w = data;
+	int64_t now = request_now_mono_ms();
+	w->next_api_mono_ms = now;
+	w->next_side_mono_ms = now;
+
+	while (!atomic_load(&w->stopping)) {
+#ifdef HEALTHD_TEST_HOOKS
+		test_wedge(w);
+#endif
+		now = request_now_mono_ms();
+		atomic_store(&w->heartbeat_ms, now);
+
+		if (!w->api_busy && now >= w->next_api_mono_ms)
+			start_api(w);
+		if (now >= w->next_side_mono_ms)
+			start_side(w);
+
+		int running;
+		curl_multi_perform(w->multi, &running);
+		CURLMsg *msg;
+		int left;
+		while ((msg = curl_multi_info_read(w->multi, &left))) {
+			if (msg->msg != CURLMSG_DONE)
+				continue;
+			CURL *easy = msg->easy_handle;
+			CURLcode code = msg->data.result;
+			if (easy == w->api.easy)
+				finish_api(w, code);
+			else if (easy == w->page.easy)
+				finish_page(w, code);
+			else if (easy == w->hook.easy)
+				finish_hook(w, code);
+		}
+
+		/* Work may have become due while we handled results: compute
+		 * the wait from fresh state, never from the last wakeup. */
+		now = request_now_mono_ms();
+		int64_t wait = MAX_POLL_MS;
+		if (!w->api_busy && w->next_api_mono_ms - now < wait)
+			wait = w->next_api_mono_ms - now;
+		if (w->next_side_mono_ms - now < wait)
+			wait = w->next_side_mono_ms - now;
+		if (wait < 0)
+			wait = 0;
+		if (atomic_load(&w->stopping))
+			break;
+		curl_multi_poll(w->multi, NULL, 0, (int)wait, NULL);
+	}
+	return NULL;
+}
+
+int
+probe_worker_start(struct probe_worker *w)
+{
+	int r = pthread_create(&w->thread, NULL, worker_main, w);
+	if (r != 0)
+		return -r;
+	w->started = true;
+	return 0;
+}
+
+void
+probe_worker_reload_token(struct probe_worker *w)
+{
+	atomic_store(&w->reload, true);
+	curl_multi_wakeup(w->multi);
+}
+
+int64_t
+probe_worker_heartbeat_ms(struct probe_worker *w)
+{
+	return atomic_load(&w->heartbeat_ms);
+}
+
+void
+probe_worker_stop(struct probe_worker *w)
+{
+	if (!w->started)
+		return;
+	atomic_store(&w->stopping, true);
+	curl_multi_wakeup(w->multi);
+	pthread_join(w->thread, NULL);
+	w->started = false;
+}
+
+static void
+drop_request(struct probe_worker *w, struct request *req, bool *busy)
+{
+	if (*busy)
+		curl_multi_remove_handle(w->multi, req->easy);
+	request_cleanup(req);
+	*busy = false;
+}
+
+void
+probe_worker_destroy(struct probe_worker *w)
+{
+	if (!w)
+		return;
+	probe_worker_stop(w);
+	drop_request(w, &w->api, &w->api_busy);
+	drop_request(w, &w->page, &w->page_busy);
+	drop_request(w, &w->hook, &w->hook_busy);
+	if (w->multi)
+		curl_multi_cleanup(w->multi);
+	settings_free_secret(w->token);
+	free(w->ca.data);
+	free(w);
+}

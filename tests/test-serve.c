@@ -1,5 +1,717 @@
-/* placeholder: being written */
-int main(void)
+/* asprintf, memmem */
+#define _GNU_SOURCE
+
+#include <arpa/inet.h>
+#include <fcntl.h>
+#include <netinet/in.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <sys/stat.h>
+#include <sys/time.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <check.h>
+#include <curl/curl.h>
+
+#include "harness.h"
+
+/*
+ * The daemon end to end (issue: probe on a timer, cache, serve /health):
+ * the real binary against the stand-in Intercom over real TLS.
+ */
+
+static struct fake fake;
+static struct daemon daemon_;
+
+static void
+setup(void)
 {
-	return 77;
+	curl_global_init(CURL_GLOBAL_DEFAULT);
+	fake_start(&fake, TEST_TOKEN);
+}
+
+static void
+teardown(void)
+{
+	fake_stop(&fake);
+}
+
+/* Fast probes: every second, each allowed 600 ms, slow past 300 ms. */
+static const char *const fast[] = {
+	"--interval=1s", "--timeout=600ms", "--degraded-latency=300ms", NULL,
+};
+
+static cJSON *
+start_and_probe(const char *const *args)
+{
+	daemon_start_fake(&daemon_, &fake, args ? args : fast);
+	return wait_health(&daemon_, pred_probed, NULL, 5000, "a first probe");
+}
+
+static void
+assert_bool(cJSON *obj, const char *name, bool want)
+{
+	cJSON *v = cJSON_GetObjectItemCaseSensitive(obj, name);
+	ck_assert_msg(cJSON_IsBool(v), "%s is not a boolean", name);
+	ck_assert_msg(cJSON_IsTrue(v) == want, "%s is %s, want %s", name,
+		      cJSON_IsTrue(v) ? "true" : "false", want ? "true" : "false");
+}
+
+static void
+assert_error_has(cJSON *intercom, const char *part)
+{
+	const char *error = json_str(intercom, "error");
+	ck_assert_msg(error != NULL, "no error field, want one containing \"%s\"",
+		      part);
+	ck_assert_msg(strstr(error, part) != NULL, "error \"%s\" lacks \"%s\"",
+		      error, part);
+}
+
+START_TEST(healthy_answer_keeps_the_seed_shape)
+{
+	cJSON *doc = start_and_probe(NULL);
+	struct http_reply r;
+	http_request(daemon_.port, NULL, "/health", NULL, &r);
+	ck_assert_int_eq(r.status, 200);
+	char *type = http_header(&r, "Content-Type");
+	char *cache = http_header(&r, "Cache-Control");
+	ck_assert_str_eq(type, "application/json");
+	ck_assert_str_eq(cache, "no-store");
+	free(type);
+	free(cache);
+	http_reply_free(&r);
+
+	ck_assert_str_eq(json_str(doc, "status"), "healthy");
+	ck_assert_ptr_nonnull(json_str(doc, "timestamp"));
+	cJSON *ic = intercom_of(doc);
+	ck_assert_str_eq(json_str(ic, "status"), "healthy");
+	assert_bool(ic, "authenticated", true);
+	cJSON *latency = cJSON_GetObjectItemCaseSensitive(ic, "latencyMs");
+	ck_assert(cJSON_IsNumber(latency));
+	ck_assert(latency->valuedouble >= 0);
+	cJSON *remaining = cJSON_GetObjectItemCaseSensitive(ic, "rateLimitRemaining");
+	ck_assert(cJSON_IsNumber(remaining));
+	ck_assert_int_eq((long)remaining->valuedouble, 9990);
+	ck_assert_ptr_null(cJSON_GetObjectItemCaseSensitive(ic, "error"));
+	cJSON_Delete(doc);
+	daemon_stop(&daemon_);
+}
+END_TEST
+
+START_TEST(no_rate_limit_header_no_field)
+{
+	fake_set(&fake, "limit=none");
+	cJSON *doc = start_and_probe(NULL);
+	ck_assert_str_eq(json_str(doc, "status"), "healthy");
+	ck_assert_ptr_null(cJSON_GetObjectItemCaseSensitive(intercom_of(doc),
+							   "rateLimitRemaining"));
+	cJSON_Delete(doc);
+	daemon_stop(&daemon_);
+}
+END_TEST
+
+START_TEST(before_first_probe_is_unhealthy_and_answers_at_once)
+{
+	/* The probe hangs for its whole 3 s timeout; /health must not. */
+	fake_set(&fake, "me=hang");
+	const char *const args[] = { "--interval=10s", "--timeout=3s", NULL };
+	daemon_start_fake(&daemon_, &fake, args);
+	/* Wait until the stand-in has the request, so it truly hangs now. */
+	for (int i = 0; i < 200 && fake_requests(&fake, "me") < 1; i++)
+		sleep_ms(10);
+	ck_assert_int_eq(fake_requests(&fake, "me"), 1);
+
+	struct http_reply r;
+	double slowest = 0;
+	for (int i = 0; i < 20; i++) {
+		http_request(daemon_.port, NULL, "/health", NULL, &r);
+		ck_assert_int_eq(r.status, 503);
+		if (r.seconds > slowest)
+			slowest = r.seconds;
+		cJSON *doc = cJSON_Parse(r.body);
+		ck_assert_str_eq(json_str(doc, "status"), "unhealthy");
+		cJSON *ic = intercom_of(doc);
+		assert_bool(ic, "authenticated", false);
+		assert_error_has(ic, "no probe has finished yet");
+		cJSON_Delete(doc);
+		http_reply_free(&r);
+	}
+	/* Generous bound: the point is "not the 3 s probe", not speed. */
+	ck_assert_msg(slowest < 1.0, "/health took %.3f s while a probe hung",
+		      slowest);
+
+	cJSON *doc = wait_health(&daemon_, pred_probed, NULL, 6000, "the timeout");
+	cJSON *ic = intercom_of(doc);
+	ck_assert_str_eq(json_str(doc, "status"), "unhealthy");
+	assert_bool(ic, "authenticated", false);
+	ck_assert_str_eq(json_str(ic, "error"), "timeout after 3000 ms");
+	cJSON_Delete(doc);
+	daemon_stop(&daemon_);
+}
+END_TEST
+
+/* One row of the contract's table, through the real stack. */
+struct row {
+	const char *knobs;
+	long http;
+	const char *status;
+	bool authenticated;
+	const char *error_part;    /* NULL: no error field */
+};
+
+static const struct row rows[] = {
+	{ "me=ok&code=200&delay_ms=400", 200, "degraded", true, "200: slow" },
+	{ "me=ok&code=200&remaining=50", 200, "degraded", true, "rate limit low" },
+	{ "me=error&code=429", 429, "degraded", true, "429: Exceeded rate limit" },
+	{ "me=error&code=401", 401, "unhealthy", false, "401: Access Token Invalid" },
+	{ "me=error&code=403", 403, "unhealthy", true, "403: " },
+	{ "me=error&code=404", 404, "unhealthy", true, "404: Resource Not Found" },
+	{ "me=error&code=500", 500, "unhealthy", true, "500: Server Error" },
+	{ "me=error&code=502", 502, "unhealthy", true, "502: " },
+	{ "me=error&code=503", 503, "unhealthy", true, "503: Service Unavailable" },
+	{ "me=error&code=504", 504, "unhealthy", true, "504: " },
+	{ "me=html&code=504", 504, "unhealthy", true, "504: HTML error page" },
+	{ "me=error-no-list&code=500", 500, "unhealthy", true, "500: Something went wrong" },
+	{ "me=error-empty-code&code=500", 500, "unhealthy", true, "500: " },
+	{ "me=garbage&code=500", 500, "unhealthy", true, "500: unparseable" },
+	{ "me=empty&code=502", 502, "unhealthy", true, "502: empty body" },
+	{ "me=huge&code=500", 500, "unhealthy", true, "500: " },
+	{ "me=garbage&code=200", 200, "unhealthy", false, "200: unparseable" },
+	{ "me=empty&code=200", 200, "unhealthy", false, "200: empty body" },
+	{ "me=huge&code=200", 200, "unhealthy", false, "200: " },
+	{ "me=reset", 0, "unhealthy", false, "connection failed" },
+	{ "me=hang", 0, "unhealthy", false, "timeout after 600 ms" },
+};
+
+START_TEST(contract_table_row)
+{
+	const struct row *row = &rows[_i];
+	fake_set(&fake, row->knobs);
+	cJSON *doc = start_and_probe(NULL);
+	cJSON *ic = intercom_of(doc);
+	char *text = cJSON_PrintUnformatted(doc);
+
+	ck_assert_msg(strcmp(json_str(doc, "status"), row->status) == 0,
+		      "%s: %s", row->knobs, text);
+	ck_assert_str_eq(json_str(ic, "status"), row->status);
+	assert_bool(ic, "authenticated", row->authenticated);
+	cJSON *http = cJSON_GetObjectItemCaseSensitive(ic, "httpStatus");
+	if (row->http)
+		ck_assert_msg(cJSON_IsNumber(http) && (long)http->valuedouble == row->http,
+			      "%s: %s", row->knobs, text);
+	else
+		ck_assert_msg(!cJSON_IsNumber(http), "%s: %s", row->knobs, text);
+	assert_error_has(ic, row->error_part);
+	const char *error = json_str(ic, "error");
+	for (const char *p = error; *p; p++)
+		ck_assert_msg(*p >= 0x20 && *p < 0x7f, "unprintable error: %s", text);
+
+	long status;
+	cJSON *again = get_health(&daemon_, &status);
+	ck_assert_int_eq(status, 503);
+	cJSON_Delete(again);
+	free(text);
+	cJSON_Delete(doc);
+	daemon_stop(&daemon_);
+}
+END_TEST
+
+START_TEST(probe_sends_the_contract_headers)
+{
+	cJSON *doc = start_and_probe(NULL);
+	cJSON_Delete(doc);
+	cJSON *stats = fake_stats(&fake);
+	cJSON *last = cJSON_GetObjectItemCaseSensitive(stats, "last_me");
+	ck_assert_str_eq(json_str(last, "method"), "GET");
+	ck_assert_str_eq(json_str(last, "path"), "/me");
+	ck_assert_str_eq(json_str(last, "authorization"), "Bearer " TEST_TOKEN);
+	ck_assert_str_eq(json_str(last, "accept"), "application/json");
+	ck_assert_str_eq(json_str(last, "intercom_version"), "2.14");
+	const char *ua = json_str(last, "user_agent");
+	ck_assert_msg(ua && strncmp(ua, "intercom-healthd/", 17) == 0,
+		      "User-Agent: %s", ua ? ua : "(none)");
+	cJSON_Delete(stats);
+	daemon_stop(&daemon_);
+}
+END_TEST
+
+START_TEST(probe_path_and_version_are_settings)
+{
+	const char *const args[] = { "--probe-path=/admins", "--api-version=2.11",
+				     NULL };
+	cJSON *doc = start_and_probe(args);
+	cJSON_Delete(doc);
+	cJSON *stats = fake_stats(&fake);
+	cJSON *last = cJSON_GetObjectItemCaseSensitive(stats, "last_me");
+	ck_assert_str_eq(json_str(last, "path"), "/admins");
+	ck_assert_str_eq(json_str(last, "intercom_version"), "2.11");
+	cJSON_Delete(stats);
+	daemon_stop(&daemon_);
+}
+END_TEST
+
+START_TEST(health_traffic_costs_no_intercom_call)
+{
+	const char *const args[] = { "--interval=1h", NULL };
+	cJSON *doc = start_and_probe(args);
+	cJSON_Delete(doc);
+	long before = fake_requests(&fake, "me");
+	ck_assert_int_eq(before, 1);
+
+	/* 1000 requests over one keep-alive connection, as a load balancer
+	 * would send them. */
+	CURL *c = curl_easy_init();
+	char url[64];
+	snprintf(url, sizeof(url), "http://127.0.0.1:%d/health", daemon_.port);
+	curl_easy_setopt(c, CURLOPT_URL, url);
+	curl_easy_setopt(c, CURLOPT_NOBODY, 0L);
+	FILE *sink = fopen("/dev/null", "w");
+	curl_easy_setopt(c, CURLOPT_WRITEDATA, sink);
+	long connects = 0;
+	for (int i = 0; i < 1000; i++) {
+		ck_assert_int_eq(curl_easy_perform(c), CURLE_OK);
+		long code, n;
+		curl_easy_getinfo(c, CURLINFO_RESPONSE_CODE, &code);
+		ck_assert_int_eq(code, 200);
+		curl_easy_getinfo(c, CURLINFO_NUM_CONNECTS, &n);
+		connects += n;
+	}
+	fclose(sink);
+	curl_easy_cleanup(c);
+	/* Keep-alive held: one connection for all of them. */
+	ck_assert_int_eq(connects, 1);
+	ck_assert_int_eq(fake_requests(&fake, "me"), before);
+	daemon_stop(&daemon_);
+}
+END_TEST
+
+START_TEST(probes_follow_the_interval)
+{
+	const char *const args[] = { "--interval=400ms", "--timeout=200ms", NULL };
+	cJSON *doc = start_and_probe(args);
+	cJSON_Delete(doc);
+	long long start = now_ms();
+	sleep_ms(2000);
+	long n = fake_requests(&fake, "me");
+	long long elapsed = now_ms() - start;
+	/* 400-440 ms apart: about 5 in 2 s; never a burst, never idle. */
+	ck_assert_msg(n >= 3 && n <= 7, "%ld probes in %lld ms", n, elapsed);
+	daemon_stop(&daemon_);
+}
+END_TEST
+
+START_TEST(unknown_path_404_other_method_405_head_works)
+{
+	cJSON *doc = start_and_probe(NULL);
+	cJSON_Delete(doc);
+	struct http_reply r;
+	http_request(daemon_.port, NULL, "/nope", NULL, &r);
+	ck_assert_int_eq(r.status, 404);
+	http_reply_free(&r);
+
+	const char *paths[] = { "/health", "/readyz", "/livez", "/metrics" };
+	for (size_t i = 0; i < 4; i++) {
+		http_request(daemon_.port, "POST", paths[i], NULL, &r);
+		ck_assert_int_eq(r.status, 405);
+		char *allow = http_header(&r, "Allow");
+		ck_assert_ptr_nonnull(allow);
+		ck_assert_str_eq(allow, "GET, HEAD");
+		free(allow);
+		http_reply_free(&r);
+
+		http_request(daemon_.port, "HEAD", paths[i], NULL, &r);
+		ck_assert_int_eq(r.status, 200);
+		ck_assert_uint_eq(r.body_len, 0);
+		http_reply_free(&r);
+	}
+	http_request(daemon_.port, "DELETE", "/health", NULL, &r);
+	ck_assert_int_eq(r.status, 405);
+	http_reply_free(&r);
+	daemon_stop(&daemon_);
+}
+END_TEST
+
+/* Sends raw bytes, returns what came back (caller frees). */
+static char *
+raw_exchange(int port, const char *data)
+{
+	int fd = socket(AF_INET, SOCK_STREAM, 0);
+	struct sockaddr_in sa = { .sin_family = AF_INET, .sin_port = htons((uint16_t)port) };
+	sa.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+	ck_assert_int_eq(connect(fd, (struct sockaddr *)&sa, sizeof(sa)), 0);
+	struct timeval tv = { 5, 0 };
+	setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof(tv));
+	ck_assert_int_eq(write(fd, data, strlen(data)), (ssize_t)strlen(data));
+	shutdown(fd, SHUT_WR);
+	char *buf = calloc(1, 8192);
+	size_t len = 0;
+	ssize_t n;
+	while (len < 8191 && (n = read(fd, buf + len, 8191 - len)) > 0)
+		len += (size_t)n;
+	close(fd);
+	return buf;
+}
+
+START_TEST(malformed_requests_get_4xx_and_serving_goes_on)
+{
+	cJSON *doc = start_and_probe(NULL);
+	cJSON_Delete(doc);
+	const char *bad[] = {
+		"GET / \r\n\r\n",                     /* no protocol */
+		"GET /health FOO/1.1\r\nHost: x\r\n\r\n",
+		"GET /health HTTP/1.1\r\nHost: x\r\nBroken header line\r\n\r\n",
+		"GET /health HTTP/1.1\r\nHost: x\r\nContent-Length: abc\r\n\r\n",
+		"GET /health HTTP/9.9\r\nHost: x\r\n\r\n",
+	};
+	for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
+		char *reply = raw_exchange(daemon_.port, bad[i]);
+		ck_assert_msg(strncmp(reply, "HTTP/1.1 4", 10) == 0 ||
+			      strncmp(reply, "HTTP/1.1 505", 12) == 0,
+			      "request %zu got: %.60s", i, reply);
+		free(reply);
+	}
+	/* A request line without a URI: libmicrohttpd 0.9.75 closes the
+	 * connection without an answer. No crash, and no hang either. */
+	char *reply = raw_exchange(daemon_.port, "GARBAGE\x01\xff\r\n\r\n");
+	ck_assert_msg(reply[0] == '\0' || strncmp(reply, "HTTP/1.1 4", 10) == 0,
+		      "garbage got: %.60s", reply);
+	free(reply);
+	long status;
+	doc = get_health(&daemon_, &status);
+	ck_assert_int_eq(status, 200);
+	cJSON_Delete(doc);
+	daemon_stop(&daemon_);
+}
+END_TEST
+
+START_TEST(sigterm_and_sigint_exit_0_within_a_second)
+{
+	int sigs[] = { SIGTERM, SIGINT };
+	for (int i = 0; i < 2; i++) {
+		/* Mid-probe, too: the hang must not hold the shutdown. */
+		fake_set(&fake, i == 0 ? "me=ok&code=200" : "me=hang");
+		const char *const args[] = { "--interval=10s", "--timeout=5s", NULL };
+		daemon_start_fake(&daemon_, &fake, args);
+		if (i == 0) {
+			cJSON *doc = wait_health(&daemon_, pred_probed, NULL, 5000,
+						 "a probe");
+			cJSON_Delete(doc);
+		} else {
+			while (fake_requests(&fake, "me") < 2)
+				sleep_ms(10);
+		}
+		long long t0 = now_ms();
+		int status = daemon_signal_wait(&daemon_, sigs[i], 1000);
+		long long took = now_ms() - t0;
+		char *log = daemon_log(&daemon_);
+		ck_assert_msg(status != -1, "no exit within 1 s of signal %d", sigs[i]);
+		ck_assert_msg(WIFEXITED(status) && WEXITSTATUS(status) == 0,
+			      "status %d after signal %d:\n%s", status, sigs[i], log);
+		ck_assert_msg(strstr(log, "stopped") != NULL, "no shutdown line:\n%s", log);
+		(void)took;
+		free(log);
+		unlink(daemon_.log_path);
+	}
+}
+END_TEST
+
+START_TEST(logs_state_changes_not_requests_and_no_token)
+{
+	const char *const args[] = { "--interval=300ms", "--timeout=200ms", NULL };
+	cJSON *doc = start_and_probe(args);
+	cJSON_Delete(doc);
+	for (int i = 0; i < 50; i++) {
+		long s;
+		cJSON_Delete(get_health(&daemon_, &s));
+	}
+	fake_set(&fake, "me=error&code=401");
+	doc = wait_health(&daemon_, pred_status, "unhealthy", 5000, "401");
+	cJSON_Delete(doc);
+	sleep_ms(700); /* more unchanged probes: no more lines */
+	char *log = daemon_log(&daemon_);
+	assert_no_secret(log, strlen(log), "daemon stderr");
+	ck_assert_msg(strstr(log, "starting"), "no start-up line:\n%s", log);
+	ck_assert_msg(strstr(log, "token: set (env INTERCOM_ACCESS_TOKEN)") ||
+		      strstr(log, "token: set"), "start-up does not say where the token came from:\n%s", log);
+	ck_assert_msg(strstr(log, "-> healthy"), "no first state line:\n%s", log);
+	ck_assert_msg(strstr(log, "healthy -> unhealthy: 401: Access Token Invalid"),
+		      "no state change line:\n%s", log);
+	/* One line per change: exactly one "-> unhealthy". */
+	const char *first = strstr(log, "-> unhealthy");
+	ck_assert_ptr_null(strstr(first + 1, "-> unhealthy"));
+	ck_assert_ptr_null(strstr(log, "/health"));
+	free(log);
+	daemon_stop(&daemon_);
+}
+END_TEST
+
+START_TEST(token_never_served)
+{
+	fake_set(&fake, "me=error&code=401");
+	cJSON *doc = start_and_probe(NULL);
+	cJSON_Delete(doc);
+	const char *paths[] = { "/health", "/readyz", "/livez", "/metrics", "/x" };
+	for (size_t i = 0; i < 5; i++) {
+		struct http_reply r;
+		http_request(daemon_.port, NULL, paths[i], NULL, &r);
+		assert_no_secret(r.body, r.body_len, paths[i]);
+		assert_no_secret(r.headers, strlen(r.headers), paths[i]);
+		http_reply_free(&r);
+		http_request(daemon_.port, NULL, paths[i], "application/health+json", &r);
+		assert_no_secret(r.body, r.body_len, paths[i]);
+		http_reply_free(&r);
+	}
+	daemon_stop(&daemon_);
+}
+END_TEST
+
+/* A file holding text, mode 0600; path into out. */
+static void
+write_file(char *path, size_t size, const char *text)
+{
+	snprintf(path, size, "/tmp/healthd-test-XXXXXX");
+	int fd = mkstemp(path);
+	ck_assert_int_ge(fd, 0);
+	ck_assert_int_eq(write(fd, text, strlen(text)), (ssize_t)strlen(text));
+	close(fd);
+}
+
+START_TEST(bad_settings_exit_2_naming_the_setting)
+{
+	const char *bin = getenv("HEALTHD_BIN");
+	char conf[64];
+	write_file(conf, sizeof(conf), "interval = 10s\nbogus_key = 1\n");
+	char confarg[80];
+	snprintf(confarg, sizeof(confarg), "--config=%s", conf);
+	char where[80];
+	snprintf(where, sizeof(where), "%s:2", conf);
+
+	struct {
+		const char *argv[4];
+		const char *env;
+		const char *want[3];
+	} cases[] = {
+		{ { bin, "--interval=abc", NULL }, "INTERCOM_ACCESS_TOKEN=" TEST_TOKEN,
+		  { "interval", "--interval", "abc" } },
+		{ { bin, NULL }, "INTERCOM_HEALTHD_TIMEOUT=20s",
+		  { "timeout", "INTERCOM_HEALTHD_TIMEOUT", NULL } },
+		{ { bin, "--listen=127.0.0.1:70000", NULL }, NULL, { "listen", "70000", NULL } },
+		{ { bin, confarg, NULL }, NULL, { "bogus_key", where, NULL } },
+		{ { bin, "--token-file=/nonexistent/token", NULL }, NULL,
+		  { "token_file", "/nonexistent/token", NULL } },
+		{ { bin, "--token=" TEST_TOKEN, NULL }, NULL, { "command line", NULL, NULL } },
+	};
+	for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+		const char *env[] = { "INTERCOM_ACCESS_TOKEN=" TEST_TOKEN, cases[i].env,
+				      NULL };
+		char *out;
+		int status = run_command(cases[i].argv, env, &out);
+		ck_assert_msg(status == 2, "case %zu: exit %d: %s", i, status, out);
+		for (int k = 0; k < 3 && cases[i].want[k]; k++)
+			ck_assert_msg(strstr(out, cases[i].want[k]),
+				      "case %zu: \"%s\" not in: %s", i,
+				      cases[i].want[k], out);
+		/* One line. */
+		char *nl = strchr(out, '\n');
+		ck_assert_msg(nl && nl[1] == '\0', "case %zu: not one line: %s", i, out);
+		assert_no_secret(out, strlen(out), "an error message");
+		free(out);
+	}
+
+	/* No token at all. */
+	const char *argv[] = { bin, NULL };
+	char *out;
+	int status = run_command(argv, NULL, &out);
+	ck_assert_int_eq(status, 2);
+	ck_assert_msg(strstr(out, "token"), "%s", out);
+	free(out);
+	unlink(conf);
+}
+END_TEST
+
+START_TEST(listen_setting_binds_without_systemd)
+{
+	/* Find a free port, then let the daemon bind it itself. */
+	int fd = socket(AF_INET, SOCK_STREAM, 0);
+	struct sockaddr_in sa = { .sin_family = AF_INET };
+	sa.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+	bind(fd, (struct sockaddr *)&sa, sizeof(sa));
+	socklen_t len = sizeof(sa);
+	getsockname(fd, (struct sockaddr *)&sa, &len);
+	int port = ntohs(sa.sin_port);
+	close(fd);
+
+	char listen[64], api[128], ca[600];
+	snprintf(listen, sizeof(listen), "--listen=127.0.0.1:%d", port);
+	char url[100];
+	fake_url(&fake, "", url, sizeof(url));
+	snprintf(api, sizeof(api), "--api-url=%s", url);
+	snprintf(ca, sizeof(ca), "--ca-file=%s", fake.ca_file);
+	const char *bin = getenv("HEALTHD_BIN");
+
+	pid_t pid = fork();
+	if (pid == 0) {
+		char *const argv[] = { (char *)bin, listen, api, ca,
+				       "--status-url=off", NULL };
+		char *const envp[] = { "INTERCOM_ACCESS_TOKEN=" TEST_TOKEN, NULL };
+		int devnull = open("/dev/null", 1);
+		dup2(devnull, 2);
+		execve(bin, argv, envp);
+		_exit(127);
+	}
+	long status = 0;
+	for (int i = 0; i < 200 && status != 200; i++) {
+		sleep_ms(25);
+		CURL *c = curl_easy_init();
+		char u[64];
+		snprintf(u, sizeof(u), "http://127.0.0.1:%d/livez", port);
+		curl_easy_setopt(c, CURLOPT_URL, u);
+		curl_easy_setopt(c, CURLOPT_NOBODY, 1L);
+		if (curl_easy_perform(c) == CURLE_OK)
+			curl_easy_getinfo(c, CURLINFO_RESPONSE_CODE, &status);
+		curl_easy_cleanup(c);
+	}
+	kill(pid, SIGTERM);
+	int ws;
+	waitpid(pid, &ws, 0);
+	ck_assert_int_eq(status, 200);
+	ck_assert(WIFEXITED(ws) && WEXITSTATUS(ws) == 0);
+}
+END_TEST
+
+START_TEST(token_file_rotation_without_restart)
+{
+	char path[64];
+	write_file(path, sizeof(path), "wrong-token\n");
+	char arg[96];
+	snprintf(arg, sizeof(arg), "--token-file=%s", path);
+	const char *const args[] = { "--interval=300ms", "--timeout=200ms", arg, NULL };
+	cJSON *doc = start_and_probe(args);
+	ck_assert_str_eq(json_str(doc, "status"), "unhealthy");
+	assert_error_has(intercom_of(doc), "401");
+	cJSON_Delete(doc);
+
+	/* Rotate: write the new token and rename over, as secret stores do. */
+	char tmp[80];
+	snprintf(tmp, sizeof(tmp), "%s.new", path);
+	FILE *f = fopen(tmp, "w");
+	fputs(TEST_TOKEN "\n", f);
+	fclose(f);
+	ck_assert_int_eq(rename(tmp, path), 0);
+	doc = wait_health(&daemon_, pred_status, "healthy", 5000, "the new token");
+	cJSON_Delete(doc);
+
+	/* And back, this time in place, announced by SIGHUP. */
+	f = fopen(path, "w");
+	fputs("another-wrong-token\n", f);
+	fclose(f);
+	kill(daemon_.pid, SIGHUP);
+	doc = wait_health(&daemon_, pred_status, "unhealthy", 5000, "SIGHUP reload");
+	cJSON_Delete(doc);
+	char *log = daemon_log(&daemon_);
+	ck_assert_msg(strstr(log, "token reloaded"), "%s", log);
+	free(log);
+	daemon_stop(&daemon_);
+	unlink(path);
+}
+END_TEST
+
+START_TEST(check_command_exit_codes)
+{
+	const char *bin = getenv("HEALTHD_BIN");
+	char api[128], ca[600], url[100];
+	fake_url(&fake, "", url, sizeof(url));
+	snprintf(api, sizeof(api), "--api-url=%s", url);
+	snprintf(ca, sizeof(ca), "--ca-file=%s", fake.ca_file);
+	const char *env[] = { "INTERCOM_ACCESS_TOKEN=" TEST_TOKEN, NULL };
+	struct {
+		const char *knobs;
+		int status;
+		const char *prefix;
+	} cases[] = {
+		{ "me=ok&code=200", 0, "INTERCOM OK - 200 in " },
+		{ "me=error&code=429", 1, "INTERCOM WARNING - 429 in " },
+		{ "me=error&code=401", 2, "INTERCOM CRITICAL - 401 in " },
+	};
+	for (size_t i = 0; i < 3; i++) {
+		fake_set(&fake, cases[i].knobs);
+		const char *argv[] = { bin, "check", api, ca, NULL };
+		char *out;
+		int status = run_command(argv, env, &out);
+		ck_assert_msg(status == cases[i].status, "exit %d: %s", status, out);
+		ck_assert_msg(strncmp(out, cases[i].prefix, strlen(cases[i].prefix)) == 0,
+			      "%s", out);
+		ck_assert_msg(strstr(out, " | time="), "no perfdata: %s", out);
+		assert_no_secret(out, strlen(out), "check output");
+		free(out);
+	}
+	fake_set(&fake, "me=ok&code=200");
+	const char *argv[] = { bin, "check", api, ca, "--format=json", NULL };
+	char *out;
+	ck_assert_int_eq(run_command(argv, env, &out), 0);
+	cJSON *doc = cJSON_Parse(out);
+	ck_assert_msg(doc, "not JSON: %s", out);
+	ck_assert_str_eq(json_str(doc, "status"), "healthy");
+	cJSON_Delete(doc);
+	free(out);
+
+	const char *bad[] = { bin, "check", "--interval=zzz", NULL };
+	ck_assert_int_eq(run_command(bad, env, &out), 3);
+	free(out);
+}
+END_TEST
+
+static Suite *
+serve_suite(void)
+{
+	Suite *s = suite_create("serve");
+	struct {
+		const char *name;
+		const TTest *test;
+	} cases[] = {
+		{ "seed shape", healthy_answer_keeps_the_seed_shape },
+		{ "no rate limit header", no_rate_limit_header_no_field },
+		{ "before first probe", before_first_probe_is_unhealthy_and_answers_at_once },
+		{ "probe headers", probe_sends_the_contract_headers },
+		{ "probe path and version", probe_path_and_version_are_settings },
+		{ "no calls from traffic", health_traffic_costs_no_intercom_call },
+		{ "interval", probes_follow_the_interval },
+		{ "404 405 HEAD", unknown_path_404_other_method_405_head_works },
+		{ "malformed requests", malformed_requests_get_4xx_and_serving_goes_on },
+		{ "signals", sigterm_and_sigint_exit_0_within_a_second },
+		{ "logs", logs_state_changes_not_requests_and_no_token },
+		{ "token never served", token_never_served },
+		{ "bad settings", bad_settings_exit_2_naming_the_setting },
+		{ "listen", listen_setting_binds_without_systemd },
+		{ "token rotation", token_file_rotation_without_restart },
+		{ "check", check_command_exit_codes },
+	};
+	for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+		TCase *tc = tcase_create(cases[i].name);
+		tcase_add_checked_fixture(tc, setup, teardown);
+		tcase_set_timeout(tc, 60);
+		tcase_add_test(tc, cases[i].test);
+		suite_add_tcase(s, tc);
+	}
+	TCase *tc = tcase_create("contract table");
+	tcase_add_checked_fixture(tc, setup, teardown);
+	tcase_set_timeout(tc, 60);
+	tcase_add_loop_test(tc, contract_table_row, 0,
+			    (int)(sizeof(rows) / sizeof(rows[0])));
+	suite_add_tcase(s, tc);
+	return s;
+}
+
+int
+main(void)
+{
+	SRunner *sr = srunner_create(serve_suite());
+	srunner_run_all(sr, CK_ENV);
+	int failed = srunner_ntests_failed(sr);
+	srunner_free(sr);
+	return failed == 0 ? EXIT_SUCCESS : EXIT_FAILURE;
 }

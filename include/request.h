@@ -1,0 +1,69 @@
+#ifndef INCLUDE_REQUEST_H
+#define INCLUDE_REQUEST_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include <curl/curl.h>
+
+#include "probe_result.h"
+#include "response.h"
+#include "settings.h"
+
+/*
+ * One HTTP exchange with curl: the API probe, a status-page read or a
+ * webhook HEAD. The caller runs req->easy (in a multi handle, or with
+ * curl_easy_perform) and then calls request_complete() to turn curl's
+ * outcome into a struct probe_result. Only a bounded prefix of the body is
+ * kept, and the transfer stops there: a multi-megabyte answer costs
+ * RESPONSE_BODY_MAX bytes.
+ */
+
+struct request {
+	CURL *easy;
+	struct curl_slist *headers;
+	char body[RESPONSE_BODY_MAX];
+	size_t body_len;
+	bool truncated;            /* the body went on past body[] */
+	int64_t timeout_ms;
+	int64_t started_mono_ms;
+	struct probe_result result;
+	char errbuf[CURL_ERROR_SIZE];
+};
+
+/*
+ * The CA bundle for every request: the system store plus settings->ca_file
+ * (curl's CAINFO replaces the store; a blob of both adds to it). Returns 0
+ * and fills *blob (caller frees blob->data) or a negative errno with *err.
+ */
+int request_load_ca(const char *ca_file, struct curl_blob *blob, char **err);
+
+/*
+ * Prepares req for GET {api_url}{probe_path} with the contract's headers
+ * and the token. ca may be NULL (curl's default store). Returns 0 or
+ * -ENOMEM. The token is copied into curl's header list, not kept in req.
+ */
+int request_init_api(struct request *req, const struct settings *s,
+		     const char *token, const struct curl_blob *ca);
+
+/* Prepares req for a plain GET (head false) or HEAD (head true) of url. */
+int request_init_plain(struct request *req, const char *url, bool head,
+		       int64_t timeout_ms, const struct curl_blob *ca);
+
+/*
+ * Fills req->result from curl's code and the response: transport class,
+ * status, rate-limit headers, latency, and a printable reason. For a 2xx
+ * with check_json set, a body that is not a JSON object makes the result
+ * a PROBE_TRANSPORT_PROTOCOL failure ("unparseable response").
+ */
+void request_complete(struct request *req, CURLcode code, bool check_json);
+
+/* Frees what request_init_*() allocated. Safe on a zeroed struct. */
+void request_cleanup(struct request *req);
+
+/* Clock helpers, milliseconds. */
+int64_t request_now_mono_ms(void);
+int64_t request_now_real_ms(void);
+
+#endif

@@ -1,0 +1,330 @@
+/* asprintf */
+#define _GNU_SOURCE
+
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include "config.h"
+#include "request.h"
+
+int64_t
+request_now_mono_ms(void)
+{
+	struct timespec ts;
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+int64_t
+request_now_real_ms(void)
+{
+	struct timespec ts;
+	clock_gettime(CLOCK_REALTIME, &ts);
+	return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+/* Appends the whole of path to *buf; a missing file is fine when optional. */
+static int
+append_file(const char *path, bool optional, char **buf, size_t *len,
+	    char **err)
+{
+	FILE *f = fopen(path, "rb");
+	if (!f) {
+		if (optional)
+			return 0;
+		int e = errno;
+		if (asprintf(err, "ca_file: cannot read %s: %s", path,
+			     strerror(e)) < 0)
+			*err = NULL;
+		return -e;
+	}
+	int r = 0;
+	char chunk[8192];
+	size_t n;
+	while ((n = fread(chunk, 1, sizeof(chunk), f)) > 0) {
+		char *grown = realloc(*buf, *len + n + 2);
+		if (!grown) {
+			r = -ENOMEM;
+			goto out;
+		}
+		*buf = grown;
+		memcpy(*buf + *len, chunk, n);
+		*len += n;
+	}
+	/* PEM blocks of two files must not run into each other. */
+	if (*buf)
+		(*buf)[(*len)++] = '\n';
+out:
+	fclose(f);
+	return r;
+}
+
+int
+request_load_ca(const char *ca_file, struct curl_blob *blob, char **err)
+{
+	char *buf = NULL;
+	size_t len = 0;
+	int r;
+
+	const curl_version_info_data *info = curl_version_info(CURLVERSION_NOW);
+	if (info->cainfo) {
+		r = append_file(info->cainfo, true, &buf, &len, err);
+		if (r < 0)
+			goto fail;
+	}
+	if (ca_file) {
+		r = append_file(ca_file, false, &buf, &len, err);
+		if (r < 0)
+			goto fail;
+	}
+	blob->data = buf;
+	blob->len = len;
+	blob->flags = CURL_BLOB_NOCOPY;
+	return 0;
+fail:
+	free(buf);
+	return r;
+}
+
+static size_t
+on_body(char *data, size_t size, size_t nmemb, void *userdata)
+{
+	struct request *req = userdata;
+	size_t n = size * nmemb;
+	size_t room = sizeof(req->body) - req->body_len;
+	if (n > room) {
+		memcpy(req->body + req->body_len, data, room);
+		req->body_len += room;
+		req->truncated = true;
+		/* Enough to explain any error: stop downloading the rest. */
+		return 0;
+	}
+	memcpy(req->body + req->body_len, data, n);
+	req->body_len += n;
+	return n;
+}
+
+static size_t
+on_header(char *data, size_t size, size_t nmemb, void *userdata)
+{
+	struct request *req = userdata;
+	size_t n = size * nmemb;
+	response_parse_header(&req->result, data, n,
+			      request_now_real_ms() / 1000);
+	return n;
+}
+
+static int
+init_common(struct request *req, const char *url, int64_t timeout_ms,
+	    const struct curl_blob *ca)
+{
+	memset(req, 0, sizeof(*req));
+	req->result.retry_after_s = -1;
+	req->result.server_date_s = -1;
+	req->timeout_ms = timeout_ms;
+	req->easy = curl_easy_init();
+	if (!req->easy)
+		return -ENOMEM;
+
+	CURL *e = req->easy;
+	curl_easy_setopt(e, CURLOPT_URL, url);
+	curl_easy_setopt(e, CURLOPT_PRIVATE, req);
+	/* The worker is one thread among others: signals are not ours. */
+	curl_easy_setopt(e, CURLOPT_NOSIGNAL, 1L);
+	curl_easy_setopt(e, CURLOPT_TIMEOUT_MS, (long)timeout_ms);
+	curl_easy_setopt(e, CURLOPT_PROTOCOLS_STR, "http,https");
+	curl_easy_setopt(e, CURLOPT_FOLLOWLOCATION, 0L);
+	curl_easy_setopt(e, CURLOPT_SSL_VERIFYPEER, 1L);
+	curl_easy_setopt(e, CURLOPT_SSL_VERIFYHOST, 2L);
+	curl_easy_setopt(e, CURLOPT_ERRORBUFFER, req->errbuf);
+	curl_easy_setopt(e, CURLOPT_WRITEFUNCTION, on_body);
+	curl_easy_setopt(e, CURLOPT_WRITEDATA, req);
+	curl_easy_setopt(e, CURLOPT_HEADERFUNCTION, on_header);
+	curl_easy_setopt(e, CURLOPT_HEADERDATA, req);
+	curl_easy_setopt(e, CURLOPT_USERAGENT, "intercom-healthd/" HEALTHD_VERSION);
+	if (ca && ca->data)
+		curl_easy_setopt(e, CURLOPT_CAINFO_BLOB, ca);
+	return 0;
+}
+
+int
+request_init_api(struct request *req, const struct settings *s,
+		 const char *token, const struct curl_blob *ca)
+{
+	char *url = NULL;
+	char *auth = NULL;
+	char *version = NULL;
+	int r = -ENOMEM;
+
+	memset(req, 0, sizeof(*req));
+	if (asprintf(&url, "%s%s", s->api_url, s->probe_path) < 0) {
+		url = NULL;
+		goto out;
+	}
+	r = init_common(req, url, s->timeout_ms, ca);
+	if (r < 0)
+		goto out;
+	r = -ENOMEM;
+	if (asprintf(&auth, "Authorization: Bearer %s", token) < 0) {
+		auth = NULL;
+		goto out;
+	}
+	if (asprintf(&version, "Intercom-Version: %s", s->api_version) < 0) {
+		version = NULL;
+		goto out;
+	}
+	struct curl_slist *h = NULL;
+	const char *lines[] = { auth, "Accept: application/json", version };
+	for (size_t i = 0; i < sizeof(lines) / sizeof(lines[0]); i++) {
+		struct curl_slist *next = curl_slist_append(h, lines[i]);
+		if (!next) {
+			curl_slist_free_all(h);
+			goto out;
+		}
+		h = next;
+	}
+	req->headers = h;
+	curl_easy_setopt(req->easy, CURLOPT_HTTPHEADER, h);
+	r = 0;
+out:
+	if (auth) {
+		/* The token's copy lives on in curl's list; ours goes now. */
+		memset(auth, 0, strlen(auth));
+		free(auth);
+	}
+	free(version);
+	free(url);
+	if (r == 0)
+		req->started_mono_ms = request_now_mono_ms();
+	return r;
+}
+
+int
+request_init_plain(struct request *req, const char *url, bool head,
+		   int64_t timeout_ms, const struct curl_blob *ca)
+{
+	int r = init_common(req, url, timeout_ms, ca);
+	if (r < 0)
+		return r;
+	if (head)
+		curl_easy_setopt(req->easy, CURLOPT_NOBODY, 1L);
+	req->started_mono_ms = request_now_mono_ms();
+	return 0;
+}
+
+/* Copies curl's message as a printable single line. */
+static void
+set_reason(struct probe_result *r, const char *prefix, const char *detail)
+{
+	char clean[200];
+	size_t j = 0;
+	for (size_t i = 0; detail[i] && j + 1 < sizeof(clean); i++) {
+		unsigned char c = (unsigned char)detail[i];
+		clean[j++] = (c >= 0x20 && c < 0x7f) ? (char)c : ' ';
+	}
+	while (j > 0 && clean[j - 1] == ' ')
+		j--;
+	clean[j] = '\0';
+	if (clean[0])
+		snprintf(r->reason, sizeof(r->reason), "%s: %s", prefix, clean);
+	else
+		snprintf(r->reason, sizeof(r->reason), "%s", prefix);
+}
+
+static void
+classify_transport(struct request *req, CURLcode code)
+{
+	struct probe_result *r = &req->result;
+	const char *detail = req->errbuf[0] ? req->errbuf : curl_easy_strerror(code);
+
+	switch (code) {
+	case CURLE_OPERATION_TIMEDOUT:
+		r->transport = PROBE_TRANSPORT_TIMEOUT;
+		snprintf(r->reason, sizeof(r->reason), "timeout after %lld ms",
+			 (long long)req->timeout_ms);
+		break;
+	case CURLE_COULDNT_RESOLVE_HOST:
+	case CURLE_COULDNT_RESOLVE_PROXY:
+		r->transport = PROBE_TRANSPORT_DNS;
+		set_reason(r, "DNS failure", detail);
+		break;
+	case CURLE_SSL_CONNECT_ERROR:
+	case CURLE_PEER_FAILED_VERIFICATION:
+	case CURLE_SSL_CERTPROBLEM:
+	case CURLE_SSL_CIPHER:
+	case CURLE_SSL_CACERT_BADFILE:
+	case CURLE_SSL_ISSUER_ERROR:
+	case CURLE_SSL_PINNEDPUBKEYNOTMATCH:
+	case CURLE_SSL_INVALIDCERTSTATUS:
+	case CURLE_SSL_ENGINE_INITFAILED:
+		r->transport = PROBE_TRANSPORT_TLS;
+		set_reason(r, "TLS failure", detail);
+		break;
+	case CURLE_WEIRD_SERVER_REPLY:
+	case CURLE_UNSUPPORTED_PROTOCOL:
+	case CURLE_HTTP2:
+	case CURLE_HTTP2_STREAM:
+	case CURLE_BAD_CONTENT_ENCODING:
+		r->transport = PROBE_TRANSPORT_PROTOCOL;
+		set_reason(r, "unparseable response", detail);
+		break;
+	default:
+		r->transport = PROBE_TRANSPORT_CONNECT;
+		set_reason(r, "connection failed", detail);
+		break;
+	}
+}
+
+void
+request_complete(struct request *req, CURLcode code, bool check_json)
+{
+	struct probe_result *r = &req->result;
+	int64_t end = request_now_mono_ms();
+	r->finished_ms = request_now_real_ms();
+	r->latency_ms = end - req->started_mono_ms;
+	r->started_ms = r->finished_ms - r->latency_ms;
+
+	long status = 0;
+	curl_easy_getinfo(req->easy, CURLINFO_RESPONSE_CODE, &status);
+
+	/* We cut the body off ourselves: the answer itself was fine. */
+	bool cut = code == CURLE_WRITE_ERROR && req->truncated;
+	if (code != CURLE_OK && !cut) {
+		classify_transport(req, code);
+		/* A status line may have arrived before the failure, but
+		 * without a whole answer the transport failure is the news. */
+		r->http_status = 0;
+		if (code == CURLE_OPERATION_TIMEDOUT)
+			r->latency_ms = req->timeout_ms;
+		return;
+	}
+
+	r->transport = PROBE_TRANSPORT_OK;
+	r->http_status = status;
+	if (status >= 200 && status < 300) {
+		if (!check_json)
+			return;
+		const char *why = response_check_success_body(
+			req->body, req->body_len, req->truncated);
+		if (why) {
+			r->transport = PROBE_TRANSPORT_PROTOCOL;
+			snprintf(r->reason, sizeof(r->reason), "%s", why);
+		}
+		return;
+	}
+	response_error_reason(req->body, req->body_len, req->truncated,
+			      r->reason, sizeof(r->reason));
+}
+
+void
+request_cleanup(struct request *req)
+{
+	if (req->easy)
+		curl_easy_cleanup(req->easy);
+	curl_slist_free_all(req->headers);
+	req->easy = NULL;
+	req->headers = NULL;
+}
