@@ -33,6 +33,10 @@ enum health_state classify_probe(const struct probe_result *r,
 				 const struct classify_params *p,
 				 bool *authenticated);
 
+/* Whether the quota in rl is below rate_limit_low percent of the limit
+ * (strictly); false when either header is missing. */
+bool classify_quota_low(const struct rate_limit *rl, int rate_limit_low);
+
 /*
  * Writes the contract's error text for r into out: "" for a healthy 2xx;
  * "<status>: <r->reason>" when there is a status ("401: Access Token

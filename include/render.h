@@ -19,6 +19,7 @@ struct render_info {
 	const char *api_url;       /* shown in /health, never the token */
 	const char *region;
 	int64_t stale_after_ms;
+	int rate_limit_low;        /* percent, for the health+json quota check */
 };
 
 /*

@@ -4,6 +4,7 @@
 #include "check_cmd.h"
 #include "config.h"
 #include "health.h"
+#include "probe.h"
 #include "render.h"
 #include "request.h"
 
@@ -45,17 +46,8 @@ print_plugin_line(const struct settings *s, const struct health_snapshot *snap,
 int
 check_cmd_run(const struct settings *s)
 {
-	struct health_params params = {
-		.classify = {
-			.degraded_latency_ms = s->degraded_latency_ms,
-			.rate_limit_low = s->rate_limit_low,
-		},
-		.failure_threshold = 1,
-		.success_threshold = 1,
-		.interval_ms = s->interval_ms,
-		.timeout_ms = s->timeout_ms,
-		.stale_after_ms = s->stale_after_ms,
-	};
+	struct health_params params;
+	probe_health_params(s, &params);
 	struct curl_blob ca = { 0 };
 	struct request req;
 	char *err = NULL;
@@ -85,6 +77,7 @@ check_cmd_run(const struct settings *s)
 			.api_url = s->api_url,
 			.region = s->region,
 			.stale_after_ms = s->stale_after_ms,
+			.rate_limit_low = s->rate_limit_low,
 		};
 		size_t len;
 		char *body = render_health_json(&snap, &view, &info,

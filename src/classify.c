@@ -66,16 +66,20 @@ quota_below(int64_t remaining, int64_t limit, int percent)
 	return d * 100 < part;
 }
 
-static bool
-is_quota_low(const struct probe_result *r, const struct classify_params *p)
+bool
+classify_quota_low(const struct rate_limit *rl, int rate_limit_low)
 {
-	const struct rate_limit *rl = &r->rate_limit;
-
 	/* Missing headers never degrade: Intercom omits them on some
 	 * answers, and an unknown quota is not a low one. */
 	if (!rl->has_limit || !rl->has_remaining)
 		return false;
-	return quota_below(rl->remaining, rl->limit, p->rate_limit_low);
+	return quota_below(rl->remaining, rl->limit, rate_limit_low);
+}
+
+static bool
+is_quota_low(const struct probe_result *r, const struct classify_params *p)
+{
+	return classify_quota_low(&r->rate_limit, p->rate_limit_low);
 }
 
 enum health_state

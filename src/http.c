@@ -319,6 +319,7 @@ http_server_start(const struct settings *s, struct health_store *store,
 		.api_url = s->api_url,
 		.region = s->region,
 		.stale_after_ms = s->stale_after_ms,
+		.rate_limit_low = s->rate_limit_low,
 	};
 
 	unsigned int flags = MHD_USE_INTERNAL_POLLING_THREAD | MHD_USE_EPOLL |

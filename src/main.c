@@ -77,7 +77,8 @@ serve(struct settings *s)
 	struct http_server *server = NULL;
 	struct health_store store;
 	struct health_snapshot initial;
-	struct health_params params = { .stale_after_ms = s->stale_after_ms };
+	struct health_params params;
+	probe_health_params(s, &params);
 
 	health_init(&initial, &params, request_now_real_ms());
 	health_store_init(&store, &initial);

@@ -47,6 +47,22 @@ struct probe_worker {
 	unsigned int seed;
 };
 
+void
+probe_health_params(const struct settings *s, struct health_params *p)
+{
+	*p = (struct health_params){
+		.classify = {
+			.degraded_latency_ms = s->degraded_latency_ms,
+			.rate_limit_low = s->rate_limit_low,
+		},
+		.failure_threshold = s->failure_threshold,
+		.success_threshold = s->success_threshold,
+		.interval_ms = s->interval_ms,
+		.timeout_ms = s->timeout_ms,
+		.stale_after_ms = s->stale_after_ms,
+	};
+}
+
 static char *
 dup_secret(const char *secret)
 {
@@ -62,17 +78,7 @@ probe_worker_create(const struct settings *s, struct health_store *store,
 		goto oom;
 	w->settings = s;
 	w->store = store;
-	w->params = (struct health_params){
-		.classify = {
-			.degraded_latency_ms = s->degraded_latency_ms,
-			.rate_limit_low = s->rate_limit_low,
-		},
-		.failure_threshold = s->failure_threshold,
-		.success_threshold = s->success_threshold,
-		.interval_ms = s->interval_ms,
-		.timeout_ms = s->timeout_ms,
-		.stale_after_ms = s->stale_after_ms,
-	};
+	probe_health_params(s, &w->params);
 	if (request_load_ca(s->ca_file, &w->ca, err) < 0)
 		goto fail;
 	w->multi = curl_multi_init();

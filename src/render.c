@@ -463,20 +463,14 @@ render_health_json(const struct health_snapshot *s,
 	return buf_finish(&b, len);
 }
 
-/*
- * The status of the quota check. The classifier's rate_limit_low threshold
- * is not ours to see, but its verdict is: a 429, an exhausted quota, or the
- * classifier's documented "rate limit low" error text (classify.h) on the
- * last probe.
- */
+/* The quota check: warn on a 429 or a quota below rate_limit_low, the
+ * same test the classifier applies. */
 static const char *
-quota_status(const struct health_snapshot *s)
+quota_status(const struct health_snapshot *s, const struct render_info *info)
 {
 	if (s->probed && s->last.http_status == 429)
 		return "warn";
-	if (s->rate_limit.remaining <= 0)
-		return "warn";
-	if (s->probed && strstr(s->error, "rate limit low"))
+	if (classify_quota_low(&s->rate_limit, info->rate_limit_low))
 		return "warn";
 	return "pass";
 }
@@ -571,7 +565,7 @@ render_health_ietf(const struct health_snapshot *s,
 		in_check = false;
 		put_int_member(&b, &in_check, "observedValue", s->rate_limit.remaining);
 		put_str_member(&b, &in_check, "observedUnit", "requests", SIZE_MAX);
-		put_str_member(&b, &in_check, "status", quota_status(s), SIZE_MAX);
+		put_str_member(&b, &in_check, "status", quota_status(s, info), SIZE_MAX);
 		put_time_member(&b, &in_check, "time", true, probe_time);
 		close_check(&b);
 	}

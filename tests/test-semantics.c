@@ -86,8 +86,8 @@ START_TEST(livez_fails_when_the_worker_is_wedged)
 	snprintf(api, sizeof(api), "--api-url=%s", url);
 	snprintf(ca, sizeof(ca), "--ca-file=%s", fake.ca_file);
 	const char *const args[] = { "serve", api, ca, "--status-url=off",
-				     "--interval=300ms", "--timeout=200ms",
-				     "--stale-after=1s", NULL };
+				     "--interval=600ms", "--timeout=400ms",
+				     "--stale-after=1500ms", NULL };
 	const char *const env[] = { "INTERCOM_ACCESS_TOKEN=" TEST_TOKEN, wedge_env,
 				    NULL };
 	daemon_start(&daemon_, getenv("HEALTHD_HOOKS_BIN"), args, env);
@@ -170,7 +170,7 @@ END_TEST
 
 START_TEST(rate_limited_probe_waits_for_the_reset)
 {
-	const char *const args[] = { "--interval=300ms", "--timeout=200ms", NULL };
+	const char *const args[] = { "--interval=600ms", "--timeout=400ms", NULL };
 	daemon_start_fake(&daemon_, &fake, args);
 	cJSON_Delete(wait_health(&daemon_, pred_status, "healthy", 5000, "healthy"));
 
@@ -214,7 +214,7 @@ END_TEST
 
 START_TEST(retry_after_is_honoured)
 {
-	const char *const args[] = { "--interval=300ms", "--timeout=200ms", NULL };
+	const char *const args[] = { "--interval=600ms", "--timeout=400ms", NULL };
 	daemon_start_fake(&daemon_, &fake, args);
 	cJSON_Delete(wait_health(&daemon_, pred_status, "healthy", 5000, "healthy"));
 	fake_set(&fake, "me=error&code=429&retry_after=3&reset_in=0");
@@ -413,7 +413,7 @@ END_TEST
 
 START_TEST(metrics_pass_promtool_and_match_the_stand_in)
 {
-	const char *const args[] = { "--interval=300ms", "--timeout=200ms", NULL };
+	const char *const args[] = { "--interval=600ms", "--timeout=400ms", NULL };
 	char status_url[160], sarg[200], webhook_url[160], warg[200];
 	fake_url(&fake, "/api/v2/status.json", status_url, sizeof(status_url));
 	snprintf(sarg, sizeof(sarg), "--status-url=%s", status_url);

@@ -421,7 +421,7 @@ END_TEST
 
 START_TEST(logs_state_changes_not_requests_and_no_token)
 {
-	const char *const args[] = { "--interval=300ms", "--timeout=200ms", NULL };
+	const char *const args[] = { "--interval=600ms", "--timeout=400ms", NULL };
 	cJSON *doc = start_and_probe(args);
 	cJSON_Delete(doc);
 	for (int i = 0; i < 50; i++) {
@@ -431,7 +431,7 @@ START_TEST(logs_state_changes_not_requests_and_no_token)
 	fake_set(&fake, "me=error&code=401");
 	doc = wait_health(&daemon_, pred_status, "unhealthy", 5000, "401");
 	cJSON_Delete(doc);
-	sleep_ms(700); /* more unchanged probes: no more lines */
+	sleep_ms(1300); /* more unchanged probes: no more lines */
 	char *log = daemon_log(&daemon_);
 	assert_no_secret(log, strlen(log), "daemon stderr");
 	ck_assert_msg(strstr(log, "starting"), "no start-up line:\n%s", log);
@@ -589,7 +589,7 @@ START_TEST(token_file_rotation_without_restart)
 	write_file(path, sizeof(path), "wrong-token\n");
 	char arg[96];
 	snprintf(arg, sizeof(arg), "--token-file=%s", path);
-	const char *const args[] = { "--interval=300ms", "--timeout=200ms", arg, NULL };
+	const char *const args[] = { "--interval=600ms", "--timeout=400ms", arg, NULL };
 	cJSON *doc = start_and_probe(args);
 	ck_assert_str_eq(json_str(doc, "status"), "unhealthy");
 	assert_error_has(intercom_of(doc), "401");
