@@ -15,6 +15,9 @@
 /* Sets format and threshold; callable again (e.g. once settings are read). */
 void log_init(enum log_format format, enum log_level level);
 
+/* "error", "warning", "info", "debug". */
+const char *log_level_name(enum log_level level);
+
 /* Logs one line at level; printf-style. */
 void log_msg(enum log_level level, const char *fmt, ...)
 	__attribute__((format(printf, 2, 3)));

@@ -28,6 +28,10 @@ struct probe_worker *probe_worker_create(const struct settings *s,
 					 struct health_store *store,
 					 char **err);
 
+/* The heartbeat must beat at least every ms (at most 1 s apart by
+ * default). Call before probe_worker_start(). */
+void probe_worker_set_heartbeat(struct probe_worker *w, int64_t ms);
+
 /* Starts the thread; the first probe goes out at once. 0 or -errno. */
 int probe_worker_start(struct probe_worker *w);
 

@@ -21,8 +21,8 @@ log_init(enum log_format format, enum log_level level)
 	log_journal = getenv("JOURNAL_STREAM") != NULL;
 }
 
-static const char *
-level_name(enum log_level level)
+const char *
+log_level_name(enum log_level level)
 {
 	switch (level) {
 	case LOG_LEVEL_ERROR:
@@ -75,7 +75,7 @@ log_vmsg(enum log_level level, const char *fmt, va_list ap)
 		strftime(when, sizeof(when), "%Y-%m-%dT%H:%M:%S", &tm);
 		pos = (size_t)snprintf(line, sizeof(line),
 			"{\"time\":\"%s.%03ldZ\",\"level\":\"%s\",\"message\":\"",
-			when, ts.tv_nsec / 1000000, level_name(level));
+			when, ts.tv_nsec / 1000000, log_level_name(level));
 		pos = append_json_string(line, pos, sizeof(line), message);
 		pos += (size_t)snprintf(line + pos, sizeof(line) - pos, "\"}\n");
 	} else if (log_journal) {
@@ -83,7 +83,7 @@ log_vmsg(enum log_level level, const char *fmt, va_list ap)
 				       message);
 	} else {
 		pos = (size_t)snprintf(line, sizeof(line), "intercom-healthd: %s: %s\n",
-				       level_name(level), message);
+				       log_level_name(level), message);
 	}
 	if (pos >= sizeof(line)) {
 		pos = sizeof(line) - 1;

@@ -116,6 +116,11 @@ serve(struct settings *s)
 	server = http_server_start(s, &store, fd, &err);
 	if (!server)
 		goto out;
+	int64_t watchdog_ms = (int64_t)(notify_watchdog_usec() / 1000);
+	/* The heartbeat counts as fresh for half the watchdog interval; a
+	 * worker idling between probes must beat well within that. */
+	if (watchdog_ms > 0)
+		probe_worker_set_heartbeat(worker, watchdog_ms / 4);
 	int r = probe_worker_start(worker);
 	if (r < 0) {
 		if (asprintf(&err, "cannot start the probe worker: %s", strerror(-r)) < 0)
@@ -127,8 +132,6 @@ serve(struct settings *s)
 		 activated ? " (socket from systemd)" : "");
 	notify_ready("starting: no probe has finished yet");
 
-	uint64_t watchdog_usec = notify_watchdog_usec();
-	int64_t watchdog_ms = (int64_t)(watchdog_usec / 1000);
 	/* Wake at half the watchdog interval, as sd_watchdog_enabled(3)
 	 * advises; without a watchdog, only signals wake us. */
 	struct timespec tick = { 3600, 0 };

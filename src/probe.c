@@ -16,8 +16,8 @@
 #include "probe.h"
 #include "request.h"
 
-/* The longest the loop sleeps: keeps the heartbeat (and so the systemd
- * watchdog) fresh through long intervals and back-offs. */
+/* The longest the loop sleeps by default: keeps the heartbeat (and so
+ * the systemd watchdog) fresh through long intervals and back-offs. */
 #define MAX_POLL_MS 1000
 
 struct probe_worker {
@@ -32,6 +32,7 @@ struct probe_worker {
 	atomic_bool stopping;
 	atomic_bool reload;
 	atomic_int_fast64_t heartbeat_ms;
+	int64_t max_poll_ms;
 
 	/* Secret. Owned by the worker thread once it runs. */
 	char *token;
@@ -91,6 +92,7 @@ probe_worker_create(const struct settings *s, struct health_store *store,
 	atomic_init(&w->stopping, false);
 	atomic_init(&w->reload, false);
 	atomic_init(&w->heartbeat_ms, request_now_mono_ms());
+	w->max_poll_ms = MAX_POLL_MS;
 	w->seed = (unsigned int)(request_now_real_ms() ^ getpid());
 
 	health_init(&w->snap, &w->params, request_now_real_ms());
@@ -424,7 +426,7 @@ worker_main(void *data)
 		/* Work may have become due while we handled results: compute
 		 * the wait from fresh state, never from the last wakeup. */
 		now = request_now_mono_ms();
-		int64_t wait = MAX_POLL_MS;
+		int64_t wait = w->max_poll_ms;
 		if (!w->api_busy && w->next_api_mono_ms - now < wait)
 			wait = w->next_api_mono_ms - now;
 		if (w->next_side_mono_ms - now < wait)
@@ -446,6 +448,12 @@ probe_worker_start(struct probe_worker *w)
 		return -r;
 	w->started = true;
 	return 0;
+}
+
+void
+probe_worker_set_heartbeat(struct probe_worker *w, int64_t ms)
+{
+	w->max_poll_ms = ms < 10 ? 10 : ms < MAX_POLL_MS ? ms : MAX_POLL_MS;
 }
 
 void

@@ -1583,22 +1583,6 @@ settings_finish(struct settings *s)
 	memset(s, 0, sizeof(*s));
 }
 
-static const char *
-log_level_name(enum log_level level)
-{
-	switch (level) {
-	case LOG_LEVEL_ERROR:
-		return "error";
-	case LOG_LEVEL_WARNING:
-		return "warning";
-	case LOG_LEVEL_INFO:
-		return "info";
-	case LOG_LEVEL_DEBUG:
-		return "debug";
-	}
-	return "info";
-}
-
 /*
  * url with any user:password@ replaced by "***@": not the secrets this
  * module guards, but credentials all the same, and logs travel far.

@@ -78,6 +78,45 @@ make_env(const char *const *extra, const char *more)
 }
 
 /* ------------------------------------------------------------------ */
+/* Suites */
+
+struct fake harness_fake;
+
+static void
+fixture_setup(void)
+{
+	curl_global_init(CURL_GLOBAL_DEFAULT);
+	fake_start(&harness_fake, TEST_TOKEN);
+}
+
+static void
+fixture_teardown(void)
+{
+	fake_stop(&harness_fake);
+}
+
+int
+harness_run(const char *name, const struct harness_case *cases, size_t n)
+{
+	Suite *s = suite_create(name);
+	for (size_t i = 0; i < n; i++) {
+		TCase *tc = tcase_create(cases[i].name);
+		tcase_add_checked_fixture(tc, fixture_setup, fixture_teardown);
+		tcase_set_timeout(tc, 60);
+		if (cases[i].loop > 0)
+			tcase_add_loop_test(tc, cases[i].test, 0, cases[i].loop);
+		else
+			tcase_add_test(tc, cases[i].test);
+		suite_add_tcase(s, tc);
+	}
+	SRunner *sr = srunner_create(s);
+	srunner_run_all(sr, CK_ENV);
+	int failed = srunner_ntests_failed(sr);
+	srunner_free(sr);
+	return failed == 0 ? EXIT_SUCCESS : EXIT_FAILURE;
+}
+
+/* ------------------------------------------------------------------ */
 /* The stand-in Intercom */
 
 void

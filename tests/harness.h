@@ -5,6 +5,7 @@
 #include <stddef.h>
 #include <sys/types.h>
 
+#include <check.h>
 #include <cjson/cJSON.h>
 
 /*
@@ -13,6 +14,20 @@
  * loopback with ephemeral ports, and talks HTTP to both. Failures are
  * Check assertions, so tests read as the behaviour they check.
  */
+
+/* One named test case of a suite. */
+struct harness_case {
+	const char *name;
+	const TTest *test;
+	int loop;                  /* > 0: a loop test over _i in 0..loop-1 */
+};
+
+/*
+ * Builds a suite with one tcase per case, each with the checked fixture
+ * that starts a fresh stand-in Intercom (harness_fake) and stops it, runs
+ * it and returns the process exit status.
+ */
+int harness_run(const char *suite, const struct harness_case *cases, size_t n);
 
 /* A token shaped like Intercom's, unique enough to grep for. */
 #define TEST_TOKEN "dG9rOjU3c2VjcmV0LXRlc3QtdG9rZW4tZG8tbm90LWxlYWs="
@@ -37,6 +52,9 @@ long fake_requests(struct fake *f, const char *kind);
 /* "https://127.0.0.1:PORT<path>" into out. */
 void fake_url(const struct fake *f, const char *path, char *out, size_t size);
 void fake_stop(struct fake *f);
+
+/* The stand-in of the running test case (see harness_run). */
+extern struct fake harness_fake;
 
 struct daemon {
 	pid_t pid;

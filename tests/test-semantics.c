@@ -3,9 +3,13 @@
 
 #include <fcntl.h>
 #include <stdbool.h>
+#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/socket.h>
+#include <sys/un.h>
+#include <sys/time.h>
 #include <sys/wait.h>
 #include <time.h>
 #include <unistd.h>
@@ -20,21 +24,7 @@
  * damping, staleness, 429 back-off, the status page and the webhook.
  */
 
-static struct fake fake;
 static struct daemon daemon_;
-
-static void
-setup(void)
-{
-	curl_global_init(CURL_GLOBAL_DEFAULT);
-	fake_start(&fake, TEST_TOKEN);
-}
-
-static void
-teardown(void)
-{
-	fake_stop(&fake);
-}
 
 static long
 get_status(struct daemon *d, const char *path, char **body)
@@ -51,14 +41,14 @@ get_status(struct daemon *d, const char *path, char **body)
 START_TEST(livez_stays_up_through_intercom_failures)
 {
 	const char *const args[] = { "--interval=500ms", "--timeout=300ms", NULL };
-	daemon_start_fake(&daemon_, &fake, args);
+	daemon_start_fake(&daemon_, &harness_fake, args);
 	cJSON_Delete(wait_health(&daemon_, pred_status, "healthy", 5000, "healthy"));
 	ck_assert_int_eq(get_status(&daemon_, "/livez", NULL), 200);
 
 	const char *knobs[] = { "me=error&code=401", "me=error&code=500",
 				"me=error&code=503", "me=hang", "me=reset" };
 	for (size_t i = 0; i < 5; i++) {
-		fake_set(&fake, knobs[i]);
+		fake_set(&harness_fake, knobs[i]);
 		long before = (long)metric_value(&daemon_,
 			"intercom_probe_duration_seconds_count");
 		wait_probes(&daemon_, before + 2, 5000);
@@ -82,9 +72,9 @@ START_TEST(livez_fails_when_the_worker_is_wedged)
 	snprintf(wedge_env, sizeof(wedge_env), "INTERCOM_HEALTHD_TEST_WEDGE=%s", wedge);
 
 	char api[128], ca[600], url[100];
-	fake_url(&fake, "", url, sizeof(url));
+	fake_url(&harness_fake, "", url, sizeof(url));
 	snprintf(api, sizeof(api), "--api-url=%s", url);
-	snprintf(ca, sizeof(ca), "--ca-file=%s", fake.ca_file);
+	snprintf(ca, sizeof(ca), "--ca-file=%s", harness_fake.ca_file);
 	const char *const args[] = { "serve", api, ca, "--status-url=off",
 				     "--interval=600ms", "--timeout=400ms",
 				     "--stale-after=1500ms", NULL };
@@ -136,12 +126,12 @@ START_TEST(damping_three_to_fail_two_to_recover)
 	const char *const args[] = { "--interval=1500ms", "--timeout=500ms",
 				     "--failure-threshold=3",
 				     "--success-threshold=2", NULL };
-	daemon_start_fake(&daemon_, &fake, args);
+	daemon_start_fake(&daemon_, &harness_fake, args);
 	char *s = status_after_probe(1);
 	ck_assert_str_eq(s, "healthy");
 	free(s);
 
-	fake_set(&fake, "me=error&code=500");
+	fake_set(&harness_fake, "me=error&code=500");
 	/* The next probe is due ~1.5 s after the first; knobs are set well
 	 * before it. Probes 2 and 3 fail but the state holds. */
 	const char *want[] = { "healthy", "healthy", "unhealthy" };
@@ -153,7 +143,7 @@ START_TEST(damping_three_to_fail_two_to_recover)
 	}
 	ck_assert_double_eq(metric_value(&daemon_, "intercom_probes_total{code=\"500\"}"), 3);
 
-	fake_set(&fake, "me=ok&code=200");
+	fake_set(&harness_fake, "me=ok&code=200");
 	s = status_after_probe(5);
 	ck_assert_str_eq(s, "unhealthy");
 	free(s);
@@ -171,7 +161,7 @@ END_TEST
 START_TEST(rate_limited_probe_waits_for_the_reset)
 {
 	const char *const args[] = { "--interval=600ms", "--timeout=400ms", NULL };
-	daemon_start_fake(&daemon_, &fake, args);
+	daemon_start_fake(&daemon_, &harness_fake, args);
 	cJSON_Delete(wait_health(&daemon_, pred_status, "healthy", 5000, "healthy"));
 
 	/* 429 with a reset 4 s ahead (whole seconds, as Intercom sends). */
@@ -179,18 +169,18 @@ START_TEST(rate_limited_probe_waits_for_the_reset)
 	char knobs[128];
 	snprintf(knobs, sizeof(knobs), "me=error&code=429&reset_at=%lld",
 		 (long long)reset);
-	fake_set(&fake, knobs);
+	fake_set(&harness_fake, knobs);
 	cJSON *doc = wait_health(&daemon_, pred_status, "degraded", 5000, "429");
 	cJSON *ic = intercom_of(doc);
 	ck_assert_ptr_nonnull(json_str(ic, "backoffUntil"));
 	cJSON_Delete(doc);
-	fake_reset(&fake);
+	fake_reset(&harness_fake);
 	/* Quota back: the stand-in would answer 200 now, but the daemon must
 	 * not ask before the reset time. */
-	fake_set(&fake, "me=ok&code=200");
+	fake_set(&harness_fake, "me=ok&code=200");
 
 	while (time(NULL) < reset - 1) {
-		ck_assert_int_eq(fake_requests(&fake, "me"), 0);
+		ck_assert_int_eq(fake_requests(&harness_fake, "me"), 0);
 		/* Degraded throughout, never stale, /livez fine. */
 		doc = get_health(&daemon_, NULL);
 		ck_assert_str_eq(json_str(doc, "status"), "degraded");
@@ -200,7 +190,7 @@ START_TEST(rate_limited_probe_waits_for_the_reset)
 	}
 	cJSON_Delete(wait_health(&daemon_, pred_status, "healthy", 6000,
 				 "a probe after the reset"));
-	cJSON *stats = fake_stats(&fake);
+	cJSON *stats = fake_stats(&harness_fake);
 	cJSON *times = cJSON_GetObjectItemCaseSensitive(stats, "me_times_ms");
 	cJSON *first = cJSON_GetArrayItem(times, 0);
 	ck_assert(cJSON_IsNumber(first));
@@ -215,15 +205,15 @@ END_TEST
 START_TEST(retry_after_is_honoured)
 {
 	const char *const args[] = { "--interval=600ms", "--timeout=400ms", NULL };
-	daemon_start_fake(&daemon_, &fake, args);
+	daemon_start_fake(&daemon_, &harness_fake, args);
 	cJSON_Delete(wait_health(&daemon_, pred_status, "healthy", 5000, "healthy"));
-	fake_set(&fake, "me=error&code=429&retry_after=3&reset_in=0");
+	fake_set(&harness_fake, "me=error&code=429&retry_after=3&reset_in=0");
 	cJSON_Delete(wait_health(&daemon_, pred_status, "degraded", 5000, "429"));
 	long long t0 = now_ms();
-	fake_reset(&fake);
-	fake_set(&fake, "me=ok&code=200");
+	fake_reset(&harness_fake);
+	fake_set(&harness_fake, "me=ok&code=200");
 	while (now_ms() - t0 < 2000) {
-		ck_assert_int_eq(fake_requests(&fake, "me"), 0);
+		ck_assert_int_eq(fake_requests(&harness_fake, "me"), 0);
 		sleep_ms(100);
 	}
 	cJSON_Delete(wait_health(&daemon_, pred_status, "healthy", 5000,
@@ -234,9 +224,9 @@ END_TEST
 
 START_TEST(low_quota_degrades_and_degraded_ok_answers_200)
 {
-	fake_set(&fake, "limit=1000&remaining=50");
+	fake_set(&harness_fake, "limit=1000&remaining=50");
 	const char *const args[] = { "--interval=1s", "--timeout=500ms", NULL };
-	daemon_start_fake(&daemon_, &fake, args);
+	daemon_start_fake(&daemon_, &harness_fake, args);
 	cJSON *doc = wait_health(&daemon_, pred_probed, NULL, 5000, "a probe");
 	ck_assert_str_eq(json_str(doc, "status"), "degraded");
 	ck_assert_ptr_nonnull(strstr(json_str(intercom_of(doc), "error"),
@@ -248,7 +238,7 @@ START_TEST(low_quota_degrades_and_degraded_ok_answers_200)
 
 	const char *const ok_args[] = { "--interval=1s", "--timeout=500ms",
 					"--degraded-ok", NULL };
-	daemon_start_fake(&daemon_, &fake, ok_args);
+	daemon_start_fake(&daemon_, &harness_fake, ok_args);
 	doc = wait_health(&daemon_, pred_probed, NULL, 5000, "a probe");
 	ck_assert_str_eq(json_str(doc, "status"), "degraded");
 	cJSON_Delete(doc);
@@ -256,7 +246,7 @@ START_TEST(low_quota_degrades_and_degraded_ok_answers_200)
 	ck_assert_int_eq(get_status(&daemon_, "/readyz", NULL), 200);
 
 	/* Above the threshold again: healthy. */
-	fake_set(&fake, "remaining=500");
+	fake_set(&harness_fake, "remaining=500");
 	cJSON_Delete(wait_health(&daemon_, pred_status, "healthy", 5000, "quota back"));
 	daemon_stop(&daemon_);
 }
@@ -266,19 +256,19 @@ static void
 start_with_side_checks(const char *webhook_path)
 {
 	char status_url[160], webhook_url[160], sarg[200], warg[200];
-	fake_url(&fake, "/api/v2/status.json", status_url, sizeof(status_url));
+	fake_url(&harness_fake, "/api/v2/status.json", status_url, sizeof(status_url));
 	snprintf(sarg, sizeof(sarg), "--status-url=%s", status_url);
 	const char *args[8] = { "--interval=1s", "--timeout=500ms",
 				"--status-interval=1s", sarg, NULL };
 	if (webhook_path) {
-		fake_url(&fake, webhook_path, webhook_url, sizeof(webhook_url));
+		fake_url(&harness_fake, webhook_path, webhook_url, sizeof(webhook_url));
 		snprintf(warg, sizeof(warg), "--webhook-url=%s", webhook_url);
 		args[4] = warg;
 		args[5] = NULL;
 	}
 	/* daemon_start_fake adds --status-url=off first; ours comes later
 	 * and the last flag wins. */
-	daemon_start_fake(&daemon_, &fake, args);
+	daemon_start_fake(&daemon_, &harness_fake, args);
 }
 
 struct indicator_want {
@@ -301,7 +291,7 @@ START_TEST(status_page_indicators_are_informational)
 	for (size_t i = 0; i < 4; i++) {
 		char knob[32];
 		snprintf(knob, sizeof(knob), "page=%s", pages[i]);
-		fake_set(&fake, knob);
+		fake_set(&harness_fake, knob);
 		cJSON *doc = wait_health(&daemon_, pred_indicator, (void *)pages[i],
 					 5000, pages[i]);
 		/* Never changes the overall state. */
@@ -319,7 +309,7 @@ START_TEST(status_page_indicators_are_informational)
 	}
 	const char *broken[] = { "page=garbage", "page=500" };
 	for (size_t i = 0; i < 2; i++) {
-		fake_set(&fake, broken[i]);
+		fake_set(&harness_fake, broken[i]);
 		cJSON *doc = wait_health(&daemon_, pred_indicator, "unknown", 5000,
 					 broken[i]);
 		ck_assert_str_eq(json_str(doc, "status"), "healthy");
@@ -351,7 +341,7 @@ START_TEST(webhook_up_and_down_is_informational)
 	for (size_t i = 0; i < 5; i++) {
 		char knob[32];
 		snprintf(knob, sizeof(knob), "webhook_code=%ld", codes[i]);
-		fake_set(&fake, knob);
+		fake_set(&harness_fake, knob);
 		cJSON *doc = wait_health(&daemon_, pred_webhook_up, &codes[i], 5000,
 					 knob);
 		ck_assert_str_eq(json_str(doc, "status"), "healthy");
@@ -359,7 +349,7 @@ START_TEST(webhook_up_and_down_is_informational)
 		ck_assert_double_eq(metric_value(&daemon_, "intercom_webhook_up"),
 				    codes[i] < 500 ? 1 : 0);
 	}
-	ck_assert_int_ge(fake_requests(&fake, "webhook"), 5);
+	ck_assert_int_ge(fake_requests(&harness_fake, "webhook"), 5);
 	daemon_stop(&daemon_);
 }
 END_TEST
@@ -367,7 +357,7 @@ END_TEST
 START_TEST(health_json_ietf_format)
 {
 	const char *const args[] = { "--interval=1s", "--timeout=500ms", NULL };
-	daemon_start_fake(&daemon_, &fake, args);
+	daemon_start_fake(&daemon_, &harness_fake, args);
 	cJSON_Delete(wait_health(&daemon_, pred_status, "healthy", 5000, "healthy"));
 
 	struct {
@@ -380,7 +370,7 @@ START_TEST(health_json_ietf_format)
 		{ "me=error&code=401", "fail", 503 },
 	};
 	for (size_t i = 0; i < 3; i++) {
-		fake_set(&fake, cases[i].knobs);
+		fake_set(&harness_fake, cases[i].knobs);
 		long before = (long)metric_value(&daemon_,
 			"intercom_probe_duration_seconds_count");
 		wait_probes(&daemon_, before + 1, 5000);
@@ -415,20 +405,20 @@ START_TEST(metrics_pass_promtool_and_match_the_stand_in)
 {
 	const char *const args[] = { "--interval=600ms", "--timeout=400ms", NULL };
 	char status_url[160], sarg[200], webhook_url[160], warg[200];
-	fake_url(&fake, "/api/v2/status.json", status_url, sizeof(status_url));
+	fake_url(&harness_fake, "/api/v2/status.json", status_url, sizeof(status_url));
 	snprintf(sarg, sizeof(sarg), "--status-url=%s", status_url);
-	fake_url(&fake, "/webhook", webhook_url, sizeof(webhook_url));
+	fake_url(&harness_fake, "/webhook", webhook_url, sizeof(webhook_url));
 	snprintf(warg, sizeof(warg), "--webhook-url=%s", webhook_url);
 	const char *const all[] = { args[0], args[1], sarg, warg, NULL };
-	daemon_start_fake(&daemon_, &fake, all);
+	daemon_start_fake(&daemon_, &harness_fake, all);
 	wait_probes(&daemon_, 3, 5000);
-	fake_set(&fake, "me=error&code=401");
+	fake_set(&harness_fake, "me=error&code=401");
 	wait_probes(&daemon_, 5, 5000);
-	fake_set(&fake, "me=hang");
+	fake_set(&harness_fake, "me=hang");
 	wait_probes(&daemon_, 6, 5000);
-	fake_set(&fake, "me=error&code=503");
+	fake_set(&harness_fake, "me=error&code=503");
 	wait_probes(&daemon_, 7, 5000);
-	fake_set(&fake, "me=ok&code=200");
+	fake_set(&harness_fake, "me=ok&code=200");
 	wait_probes(&daemon_, 8, 5000);
 
 	struct http_reply r;
@@ -484,7 +474,7 @@ START_TEST(metrics_pass_promtool_and_match_the_stand_in)
 	long seen = 0;
 	for (int i = 0; i < 100 && !matched; i++) {
 		count = metric_value(&daemon_, "intercom_probe_duration_seconds_count");
-		seen = fake_requests(&fake, "me");
+		seen = fake_requests(&harness_fake, "me");
 		double again = metric_value(&daemon_, "intercom_probe_duration_seconds_count");
 		matched = count == again && (double)seen == count;
 		if (!matched)
@@ -505,14 +495,107 @@ START_TEST(metrics_pass_promtool_and_match_the_stand_in)
 }
 END_TEST
 
-static Suite *
-semantics_suite(void)
+/* A stand-in for systemd's notification socket. */
+static int
+notify_socket(char *path, size_t size)
 {
-	Suite *s = suite_create("semantics");
-	struct {
-		const char *name;
-		const TTest *test;
-	} cases[] = {
+	snprintf(path, size, "/tmp/healthd-notify-%d.sock", (int)getpid());
+	unlink(path);
+	int fd = socket(AF_UNIX, SOCK_DGRAM | SOCK_CLOEXEC, 0);
+	ck_assert_int_ge(fd, 0);
+	struct sockaddr_un sa = { .sun_family = AF_UNIX };
+	snprintf(sa.sun_path, sizeof(sa.sun_path), "%s", path);
+	ck_assert_int_eq(bind(fd, (struct sockaddr *)&sa, sizeof(sa)), 0);
+	struct timeval tv = { 0, 50 * 1000 };
+	setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof(tv));
+	return fd;
+}
+
+/* Every datagram that arrives within ms, joined by newlines. */
+static char *
+notify_collect(int fd, int ms)
+{
+	size_t cap = 65536, len = 0;
+	char *all = calloc(1, cap);
+	long long deadline = now_ms() + ms;
+	while (now_ms() < deadline) {
+		char msg[1024];
+		ssize_t n = recv(fd, msg, sizeof(msg) - 1, 0);
+		if (n <= 0)
+			continue;
+		if (len + (size_t)n + 2 < cap) {
+			memcpy(all + len, msg, (size_t)n);
+			len += (size_t)n;
+			all[len++] = '\n';
+		}
+	}
+	return all;
+}
+
+static int
+count_of(const char *haystack, const char *needle)
+{
+	int n = 0;
+	for (const char *p = haystack; (p = strstr(p, needle)); p += strlen(needle))
+		n++;
+	return n;
+}
+
+START_TEST(systemd_notify_ready_status_watchdog_stopping)
+{
+	char sock[96], sock_env[128], wedge[64], wedge_env[96];
+	int fd = notify_socket(sock, sizeof(sock));
+	snprintf(sock_env, sizeof(sock_env), "NOTIFY_SOCKET=%s", sock);
+	snprintf(wedge, sizeof(wedge), "/tmp/healthd-wedge-n-%d", (int)getpid());
+	unlink(wedge);
+	snprintf(wedge_env, sizeof(wedge_env), "INTERCOM_HEALTHD_TEST_WEDGE=%s", wedge);
+
+	char api[128], ca[600], url[100];
+	fake_url(&harness_fake, "", url, sizeof(url));
+	snprintf(api, sizeof(api), "--api-url=%s", url);
+	snprintf(ca, sizeof(ca), "--ca-file=%s", harness_fake.ca_file);
+	/* A long interval: the worker idles between probes, and must still
+	 * beat fast enough for a 1 s watchdog. */
+	const char *const args[] = { "serve", api, ca, "--status-url=off",
+				     "--interval=30s", "--timeout=1s", NULL };
+	const char *const env[] = { "INTERCOM_ACCESS_TOKEN=" TEST_TOKEN, sock_env,
+				    "WATCHDOG_USEC=1000000", wedge_env, NULL };
+	daemon_start(&daemon_, getenv("HEALTHD_HOOKS_BIN"), args, env);
+
+	char *got = notify_collect(fd, 2500);
+	ck_assert_msg(count_of(got, "READY=1") == 1, "%s", got);
+	ck_assert_msg(strstr(got, "STATUS=healthy"), "no healthy STATUS: %s", got);
+	/* Petted at half the interval: about 5 in 2.5 s. */
+	ck_assert_msg(count_of(got, "WATCHDOG=1") >= 3, "%s", got);
+	free(got);
+
+	/* A wedged worker: no more WATCHDOG=1, so systemd would restart it. */
+	int w = open(wedge, O_CREAT | O_WRONLY, 0600);
+	close(w);
+	sleep_ms(1000);
+	free(notify_collect(fd, 200));
+	got = notify_collect(fd, 2000);
+	ck_assert_msg(count_of(got, "WATCHDOG=1") == 0, "petted while wedged: %s", got);
+	free(got);
+	unlink(wedge);
+	got = notify_collect(fd, 1500);
+	ck_assert_msg(count_of(got, "WATCHDOG=1") >= 1, "not petted after: %s", got);
+	free(got);
+
+	ck_assert_int_eq(kill(daemon_.pid, SIGTERM), 0);
+	got = notify_collect(fd, 500);
+	ck_assert_msg(strstr(got, "STOPPING=1"), "%s", got);
+	free(got);
+	daemon_stop(&daemon_);
+	close(fd);
+	unlink(sock);
+}
+END_TEST
+
+int
+main(void)
+{
+	const struct harness_case cases[] = {
 		{ "livez through failures", livez_stays_up_through_intercom_failures },
 		{ "livez wedged", livez_fails_when_the_worker_is_wedged },
 		{ "damping 3/2", damping_three_to_fail_two_to_recover },
@@ -523,23 +606,7 @@ semantics_suite(void)
 		{ "webhook", webhook_up_and_down_is_informational },
 		{ "health+json", health_json_ietf_format },
 		{ "metrics", metrics_pass_promtool_and_match_the_stand_in },
+		{ "systemd notify", systemd_notify_ready_status_watchdog_stopping },
 	};
-	for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
-		TCase *tc = tcase_create(cases[i].name);
-		tcase_add_checked_fixture(tc, setup, teardown);
-		tcase_set_timeout(tc, 60);
-		tcase_add_test(tc, cases[i].test);
-		suite_add_tcase(s, tc);
-	}
-	return s;
-}
-
-int
-main(void)
-{
-	SRunner *sr = srunner_create(semantics_suite());
-	srunner_run_all(sr, CK_ENV);
-	int failed = srunner_ntests_failed(sr);
-	srunner_free(sr);
-	return failed == 0 ? EXIT_SUCCESS : EXIT_FAILURE;
+	return harness_run("semantics", cases, sizeof(cases) / sizeof(cases[0]));
 }

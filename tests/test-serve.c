@@ -24,21 +24,7 @@
  * the real binary against the stand-in Intercom over real TLS.
  */
 
-static struct fake fake;
 static struct daemon daemon_;
-
-static void
-setup(void)
-{
-	curl_global_init(CURL_GLOBAL_DEFAULT);
-	fake_start(&fake, TEST_TOKEN);
-}
-
-static void
-teardown(void)
-{
-	fake_stop(&fake);
-}
 
 /* Fast probes: every second, each allowed 600 ms, slow past 300 ms. */
 static const char *const fast[] = {
@@ -48,7 +34,7 @@ static const char *const fast[] = {
 static cJSON *
 start_and_probe(const char *const *args)
 {
-	daemon_start_fake(&daemon_, &fake, args ? args : fast);
+	daemon_start_fake(&daemon_, &harness_fake, args ? args : fast);
 	return wait_health(&daemon_, pred_probed, NULL, 5000, "a first probe");
 }
 
@@ -104,7 +90,7 @@ END_TEST
 
 START_TEST(no_rate_limit_header_no_field)
 {
-	fake_set(&fake, "limit=none");
+	fake_set(&harness_fake, "limit=none");
 	cJSON *doc = start_and_probe(NULL);
 	ck_assert_str_eq(json_str(doc, "status"), "healthy");
 	ck_assert_ptr_null(cJSON_GetObjectItemCaseSensitive(intercom_of(doc),
@@ -117,13 +103,13 @@ END_TEST
 START_TEST(before_first_probe_is_unhealthy_and_answers_at_once)
 {
 	/* The probe hangs for its whole 3 s timeout; /health must not. */
-	fake_set(&fake, "me=hang");
+	fake_set(&harness_fake, "me=hang");
 	const char *const args[] = { "--interval=10s", "--timeout=3s", NULL };
-	daemon_start_fake(&daemon_, &fake, args);
+	daemon_start_fake(&daemon_, &harness_fake, args);
 	/* Wait until the stand-in has the request, so it truly hangs now. */
-	for (int i = 0; i < 200 && fake_requests(&fake, "me") < 1; i++)
+	for (int i = 0; i < 200 && fake_requests(&harness_fake, "me") < 1; i++)
 		sleep_ms(10);
-	ck_assert_int_eq(fake_requests(&fake, "me"), 1);
+	ck_assert_int_eq(fake_requests(&harness_fake, "me"), 1);
 
 	struct http_reply r;
 	double slowest = 0;
@@ -190,7 +176,7 @@ static const struct row rows[] = {
 START_TEST(contract_table_row)
 {
 	const struct row *row = &rows[_i];
-	fake_set(&fake, row->knobs);
+	fake_set(&harness_fake, row->knobs);
 	cJSON *doc = start_and_probe(NULL);
 	cJSON *ic = intercom_of(doc);
 	char *text = cJSON_PrintUnformatted(doc);
@@ -224,7 +210,7 @@ START_TEST(probe_sends_the_contract_headers)
 {
 	cJSON *doc = start_and_probe(NULL);
 	cJSON_Delete(doc);
-	cJSON *stats = fake_stats(&fake);
+	cJSON *stats = fake_stats(&harness_fake);
 	cJSON *last = cJSON_GetObjectItemCaseSensitive(stats, "last_me");
 	ck_assert_str_eq(json_str(last, "method"), "GET");
 	ck_assert_str_eq(json_str(last, "path"), "/me");
@@ -245,7 +231,7 @@ START_TEST(probe_path_and_version_are_settings)
 				     NULL };
 	cJSON *doc = start_and_probe(args);
 	cJSON_Delete(doc);
-	cJSON *stats = fake_stats(&fake);
+	cJSON *stats = fake_stats(&harness_fake);
 	cJSON *last = cJSON_GetObjectItemCaseSensitive(stats, "last_me");
 	ck_assert_str_eq(json_str(last, "path"), "/admins");
 	ck_assert_str_eq(json_str(last, "intercom_version"), "2.11");
@@ -259,7 +245,7 @@ START_TEST(health_traffic_costs_no_intercom_call)
 	const char *const args[] = { "--interval=1h", NULL };
 	cJSON *doc = start_and_probe(args);
 	cJSON_Delete(doc);
-	long before = fake_requests(&fake, "me");
+	long before = fake_requests(&harness_fake, "me");
 	ck_assert_int_eq(before, 1);
 
 	/* 1000 requests over one keep-alive connection, as a load balancer
@@ -284,7 +270,7 @@ START_TEST(health_traffic_costs_no_intercom_call)
 	curl_easy_cleanup(c);
 	/* Keep-alive held: one connection for all of them. */
 	ck_assert_int_eq(connects, 1);
-	ck_assert_int_eq(fake_requests(&fake, "me"), before);
+	ck_assert_int_eq(fake_requests(&harness_fake, "me"), before);
 	daemon_stop(&daemon_);
 }
 END_TEST
@@ -296,7 +282,7 @@ START_TEST(probes_follow_the_interval)
 	cJSON_Delete(doc);
 	long long start = now_ms();
 	sleep_ms(2000);
-	long n = fake_requests(&fake, "me");
+	long n = fake_requests(&harness_fake, "me");
 	long long elapsed = now_ms() - start;
 	/* 400-440 ms apart: about 5 in 2 s; never a burst, never idle. */
 	ck_assert_msg(n >= 3 && n <= 7, "%ld probes in %lld ms", n, elapsed);
@@ -393,15 +379,15 @@ START_TEST(sigterm_and_sigint_exit_0_within_a_second)
 	int sigs[] = { SIGTERM, SIGINT };
 	for (int i = 0; i < 2; i++) {
 		/* Mid-probe, too: the hang must not hold the shutdown. */
-		fake_set(&fake, i == 0 ? "me=ok&code=200" : "me=hang");
+		fake_set(&harness_fake, i == 0 ? "me=ok&code=200" : "me=hang");
 		const char *const args[] = { "--interval=10s", "--timeout=5s", NULL };
-		daemon_start_fake(&daemon_, &fake, args);
+		daemon_start_fake(&daemon_, &harness_fake, args);
 		if (i == 0) {
 			cJSON *doc = wait_health(&daemon_, pred_probed, NULL, 5000,
 						 "a probe");
 			cJSON_Delete(doc);
 		} else {
-			while (fake_requests(&fake, "me") < 2)
+			while (fake_requests(&harness_fake, "me") < 2)
 				sleep_ms(10);
 		}
 		long long t0 = now_ms();
@@ -428,7 +414,7 @@ START_TEST(logs_state_changes_not_requests_and_no_token)
 		long s;
 		cJSON_Delete(get_health(&daemon_, &s));
 	}
-	fake_set(&fake, "me=error&code=401");
+	fake_set(&harness_fake, "me=error&code=401");
 	doc = wait_health(&daemon_, pred_status, "unhealthy", 5000, "401");
 	cJSON_Delete(doc);
 	sleep_ms(1300); /* more unchanged probes: no more lines */
@@ -451,7 +437,7 @@ END_TEST
 
 START_TEST(token_never_served)
 {
-	fake_set(&fake, "me=error&code=401");
+	fake_set(&harness_fake, "me=error&code=401");
 	cJSON *doc = start_and_probe(NULL);
 	cJSON_Delete(doc);
 	const char *paths[] = { "/health", "/readyz", "/livez", "/metrics", "/x" };
@@ -548,9 +534,9 @@ START_TEST(listen_setting_binds_without_systemd)
 	char listen[64], api[128], ca[600];
 	snprintf(listen, sizeof(listen), "--listen=127.0.0.1:%d", port);
 	char url[100];
-	fake_url(&fake, "", url, sizeof(url));
+	fake_url(&harness_fake, "", url, sizeof(url));
 	snprintf(api, sizeof(api), "--api-url=%s", url);
-	snprintf(ca, sizeof(ca), "--ca-file=%s", fake.ca_file);
+	snprintf(ca, sizeof(ca), "--ca-file=%s", harness_fake.ca_file);
 	const char *bin = getenv("HEALTHD_BIN");
 
 	pid_t pid = fork();
@@ -624,9 +610,9 @@ START_TEST(check_command_exit_codes)
 {
 	const char *bin = getenv("HEALTHD_BIN");
 	char api[128], ca[600], url[100];
-	fake_url(&fake, "", url, sizeof(url));
+	fake_url(&harness_fake, "", url, sizeof(url));
 	snprintf(api, sizeof(api), "--api-url=%s", url);
-	snprintf(ca, sizeof(ca), "--ca-file=%s", fake.ca_file);
+	snprintf(ca, sizeof(ca), "--ca-file=%s", harness_fake.ca_file);
 	const char *env[] = { "INTERCOM_ACCESS_TOKEN=" TEST_TOKEN, NULL };
 	struct {
 		const char *knobs;
@@ -638,7 +624,7 @@ START_TEST(check_command_exit_codes)
 		{ "me=error&code=401", 2, "INTERCOM CRITICAL - 401 in " },
 	};
 	for (size_t i = 0; i < 3; i++) {
-		fake_set(&fake, cases[i].knobs);
+		fake_set(&harness_fake, cases[i].knobs);
 		const char *argv[] = { bin, "check", api, ca, NULL };
 		char *out;
 		int status = run_command(argv, env, &out);
@@ -649,7 +635,7 @@ START_TEST(check_command_exit_codes)
 		assert_no_secret(out, strlen(out), "check output");
 		free(out);
 	}
-	fake_set(&fake, "me=ok&code=200");
+	fake_set(&harness_fake, "me=ok&code=200");
 	const char *argv[] = { bin, "check", api, ca, "--format=json", NULL };
 	char *out;
 	ck_assert_int_eq(run_command(argv, env, &out), 0);
@@ -665,14 +651,10 @@ START_TEST(check_command_exit_codes)
 }
 END_TEST
 
-static Suite *
-serve_suite(void)
+int
+main(void)
 {
-	Suite *s = suite_create("serve");
-	struct {
-		const char *name;
-		const TTest *test;
-	} cases[] = {
+	const struct harness_case cases[] = {
 		{ "seed shape", healthy_answer_keeps_the_seed_shape },
 		{ "no rate limit header", no_rate_limit_header_no_field },
 		{ "before first probe", before_first_probe_is_unhealthy_and_answers_at_once },
@@ -689,29 +671,8 @@ serve_suite(void)
 		{ "listen", listen_setting_binds_without_systemd },
 		{ "token rotation", token_file_rotation_without_restart },
 		{ "check", check_command_exit_codes },
+		{ "contract table", contract_table_row,
+		  (int)(sizeof(rows) / sizeof(rows[0])) },
 	};
-	for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
-		TCase *tc = tcase_create(cases[i].name);
-		tcase_add_checked_fixture(tc, setup, teardown);
-		tcase_set_timeout(tc, 60);
-		tcase_add_test(tc, cases[i].test);
-		suite_add_tcase(s, tc);
-	}
-	TCase *tc = tcase_create("contract table");
-	tcase_add_checked_fixture(tc, setup, teardown);
-	tcase_set_timeout(tc, 60);
-	tcase_add_loop_test(tc, contract_table_row, 0,
-			    (int)(sizeof(rows) / sizeof(rows[0])));
-	suite_add_tcase(s, tc);
-	return s;
-}
-
-int
-main(void)
-{
-	SRunner *sr = srunner_create(serve_suite());
-	srunner_run_all(sr, CK_ENV);
-	int failed = srunner_ntests_failed(sr);
-	srunner_free(sr);
-	return failed == 0 ? EXIT_SUCCESS : EXIT_FAILURE;
+	return harness_run("serve", cases, sizeof(cases) / sizeof(cases[0]));
 }
