@@ -3,6 +3,7 @@
 
 #include <arpa/inet.h>
 #include <errno.h>
+#include <stdatomic.h>
 #include <netdb.h>
 #include <netinet/in.h>
 #include <stdio.h>
@@ -31,6 +32,9 @@
 
 struct http_server {
 	struct MHD_Daemon *daemon;
+	/* Set once serving: from then on MHD speaks of single bad requests,
+	 * which any client can cause, so they must not flood the log. */
+	atomic_bool serving;
 	const struct settings *settings;
 	struct health_store *store;
 	struct render_info info;
@@ -44,14 +48,15 @@ static const char *const text_type = "text/plain; charset=utf-8";
 static void
 mhd_logger(void *cls, const char *fmt, va_list ap)
 {
-	(void)cls;
+	struct http_server *server = cls;
 	/* MHD's messages end in a newline; ours add one. */
 	char line[512];
 	vsnprintf(line, sizeof(line), fmt, ap);
 	size_t n = strlen(line);
 	while (n > 0 && (line[n - 1] == '\n' || line[n - 1] == '\r'))
 		line[--n] = '\0';
-	log_warning("http: %s", line);
+	log_msg(atomic_load(&server->serving) ? LOG_LEVEL_DEBUG : LOG_LEVEL_WARNING,
+		"http: %s", line);
 }
 
 static enum MHD_Result
@@ -312,6 +317,7 @@ http_server_start(const struct settings *s, struct health_store *store,
 		*err = strdup("out of memory");
 		return NULL;
 	}
+	atomic_init(&server->serving, false);
 	server->settings = s;
 	server->store = store;
 	server->info = (struct render_info){
@@ -325,7 +331,7 @@ http_server_start(const struct settings *s, struct health_store *store,
 	unsigned int flags = MHD_USE_INTERNAL_POLLING_THREAD | MHD_USE_EPOLL |
 			     MHD_USE_ERROR_LOG | MHD_USE_ITC;
 	server->daemon = MHD_start_daemon(flags, 0, NULL, NULL, on_request, server,
-		MHD_OPTION_EXTERNAL_LOGGER, mhd_logger, NULL,
+		MHD_OPTION_EXTERNAL_LOGGER, mhd_logger, server,
 		MHD_OPTION_LISTEN_SOCKET, listen_fd,
 		MHD_OPTION_THREAD_POOL_SIZE, (unsigned int)THREAD_POOL_SIZE,
 		MHD_OPTION_CONNECTION_LIMIT, (unsigned int)CONNECTION_LIMIT,
@@ -338,6 +344,7 @@ http_server_start(const struct settings *s, struct health_store *store,
 		*err = strdup("listen: the HTTP server did not start (see above)");
 		return NULL;
 	}
+	atomic_store(&server->serving, true);
 	return server;
 }
 

@@ -234,8 +234,9 @@ finish_api(struct probe_worker *w, CURLcode code)
 	if (wait > 0 && now_mono + wait > w->next_api_mono_ms) {
 		w->next_api_mono_ms = now_mono + wait;
 		backoff = true;
-		log_warning("rate limited (429): next probe in %lld ms",
-			    (long long)wait);
+		/* The state line already said 429; this is per probe. */
+		log_debug("rate limited (429): next probe in %lld ms",
+			  (long long)wait);
 	}
 	health_schedule(&w->snap, &w->params,
 			now_real + (w->next_api_mono_ms - now_mono), backoff);
