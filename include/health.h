@@ -87,10 +87,12 @@ struct health_snapshot {
 	bool streak_worse;
 	enum health_state streak_mildest;
 
-	/* Timing, realtime ms. */
+	/* Timing. Realtime ms for display; staleness on the monotonic clock
+	 * so that an NTP step or a VM resume neither fails /livez nor hides
+	 * a stuck worker. */
 	int64_t next_probe_ms;          /* when the next probe is due */
 	int64_t backoff_until_ms;       /* 429 back-off end; 0 when none */
-	int64_t stale_at_ms;            /* past this, the state is "stale" */
+	int64_t stale_at_mono_ms;       /* past this, the state is "stale" */
 
 	/* Counters for /metrics, monotonic over the process. */
 	uint64_t probes_total;
@@ -112,9 +114,10 @@ struct health_view {
 	bool stale;
 };
 
-/* Starts an empty snapshot at now_ms: unhealthy, "no probe has finished yet". */
+/* Starts an empty snapshot at now (realtime and monotonic ms): unhealthy,
+ * "no probe has finished yet". */
 void health_init(struct health_snapshot *s, const struct health_params *p,
-		 int64_t now_ms);
+		 int64_t now_real_ms, int64_t now_mono_ms);
 
 /*
  * Records one finished probe: classifies it, applies the thresholds (the
@@ -136,13 +139,15 @@ bool health_record_probe(struct health_snapshot *s,
 #define HEALTH_BACKOFF_MAX_MS (60 * 1000)
 int64_t health_backoff_ms(const struct probe_result *r, int64_t now_ms);
 
-/* Sets when the next probe is due; moves the stale deadline so that a
- * deliberate back-off never reads as a stale probe loop. */
+/* Sets when the next probe is due (realtime for display, monotonic for
+ * the stale deadline); moves the stale deadline so that a deliberate
+ * back-off never reads as a stale probe loop. */
 void health_schedule(struct health_snapshot *s, const struct health_params *p,
-		     int64_t next_probe_ms, bool backoff);
+		     int64_t next_real_ms, int64_t next_mono_ms, bool backoff);
 
-/* Applies staleness at now_ms and fills v; v->error may point into s. */
-void health_view(const struct health_snapshot *s, int64_t now_ms,
+/* Applies staleness at now_mono_ms (CLOCK_MONOTONIC) and fills v;
+ * v->error may point into s. */
+void health_view(const struct health_snapshot *s, int64_t now_mono_ms,
 		 struct health_view *v);
 
 /*

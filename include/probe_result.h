@@ -31,6 +31,7 @@ struct rate_limit {
 struct probe_result {
 	int64_t started_ms;        /* CLOCK_REALTIME, ms since the epoch */
 	int64_t finished_ms;       /* CLOCK_REALTIME */
+	int64_t finished_mono_ms;  /* CLOCK_MONOTONIC: staleness, immune to clock steps */
 	int64_t latency_ms;        /* from the monotonic clock */
 	enum probe_transport transport;
 	long http_status;          /* 0 unless transport == PROBE_TRANSPORT_OK */

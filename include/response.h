@@ -41,7 +41,8 @@ void response_error_reason(const char *body, size_t len, bool truncated,
 
 /*
  * Returns the reason for a 2xx probe body, or NULL when it is a JSON
- * object (what /me answers). Static string.
+ * object (what /me answers) or, when truncated, the start of one.
+ * Static string.
  */
 const char *response_check_success_body(const char *body, size_t len,
 					bool truncated);

@@ -32,7 +32,7 @@ print_plugin_line(const struct settings *s, const struct health_snapshot *snap,
 		       (long long)rl->limit);
 	if (snap->error[0])
 		printf(": %s", snap->error);
-	printf(" | time=%.3fs;%.3f;%.3f;0", (double)r->latency_ms / 1000.0,
+	printf(" | time=%.3fs;%g;%g;0", (double)r->latency_ms / 1000.0,
 	       (double)s->degraded_latency_ms / 1000.0,
 	       (double)s->timeout_ms / 1000.0);
 	if (rl->has_remaining) {
@@ -66,10 +66,11 @@ check_cmd_run(const struct settings *s)
 	request_complete(&req, code, true);
 
 	struct health_snapshot snap;
-	health_init(&snap, &params, req.result.started_ms);
+	health_init(&snap, &params, req.result.started_ms,
+		    req.result.finished_mono_ms - req.result.latency_ms);
 	health_record_probe(&snap, &params, &req.result);
 	struct health_view view;
-	health_view(&snap, req.result.finished_ms, &view);
+	health_view(&snap, req.result.finished_mono_ms, &view);
 
 	if (s->format == OUTPUT_FORMAT_JSON) {
 		struct render_info info = {

@@ -27,15 +27,15 @@ page_indicator_name(enum page_indicator indicator)
 
 void
 health_init(struct health_snapshot *s, const struct health_params *p,
-	    int64_t now_ms)
+	    int64_t now_real_ms, int64_t now_mono_ms)
 {
 	memset(s, 0, sizeof(*s));
-	s->started_ms = now_ms;
+	s->started_ms = now_real_ms;
 	s->state = HEALTH_UNHEALTHY;
 	s->last_state = HEALTH_UNHEALTHY;
-	s->next_probe_ms = now_ms;
+	s->next_probe_ms = now_real_ms;
 	/* Liveness counts from start-up until the first probe finishes. */
-	s->stale_at_ms = now_ms + p->stale_after_ms;
+	s->stale_at_mono_ms = now_mono_ms + p->stale_after_ms;
 }
 
 static void
@@ -144,7 +144,7 @@ health_record_probe(struct health_snapshot *s, const struct health_params *p,
 	if (raw != HEALTH_HEALTHY || s->state == HEALTH_HEALTHY)
 		classify_error_text(r, &p->classify, s->error, sizeof(s->error));
 
-	s->stale_at_ms = r->finished_ms + p->stale_after_ms;
+	s->stale_at_mono_ms = r->finished_mono_ms + p->stale_after_ms;
 	return s->state != before;
 }
 
@@ -180,26 +180,26 @@ health_backoff_ms(const struct probe_result *r, int64_t now_ms)
 
 void
 health_schedule(struct health_snapshot *s, const struct health_params *p,
-		int64_t next_probe_ms, bool backoff)
+		int64_t next_real_ms, int64_t next_mono_ms, bool backoff)
 {
-	s->next_probe_ms = next_probe_ms;
-	s->backoff_until_ms = backoff ? next_probe_ms : 0;
+	s->next_probe_ms = next_real_ms;
+	s->backoff_until_ms = backoff ? next_real_ms : 0;
 	/* A deliberate wait is not a wedged loop: the probe after it still
 	 * gets the same slack (stale_after minus one interval) to finish. */
 	if (backoff) {
 		int64_t slack = p->stale_after_ms - p->interval_ms;
 		if (slack < p->timeout_ms)
 			slack = p->timeout_ms;
-		if (next_probe_ms + slack > s->stale_at_ms)
-			s->stale_at_ms = next_probe_ms + slack;
+		if (next_mono_ms + slack > s->stale_at_mono_ms)
+			s->stale_at_mono_ms = next_mono_ms + slack;
 	}
 }
 
 void
-health_view(const struct health_snapshot *s, int64_t now_ms,
+health_view(const struct health_snapshot *s, int64_t now_mono_ms,
 	    struct health_view *v)
 {
-	v->stale = now_ms > s->stale_at_ms;
+	v->stale = now_mono_ms > s->stale_at_mono_ms;
 	v->live = !v->stale;
 	if (v->stale) {
 		v->state = HEALTH_UNHEALTHY;

@@ -163,7 +163,7 @@ serve(struct http_server *server, struct MHD_Connection *c, enum route route)
 	struct health_view view;
 	health_store_read(server->store, &snap);
 	int64_t now = request_now_real_ms();
-	health_view(&snap, now, &view);
+	health_view(&snap, request_now_mono_ms(), &view);
 
 	size_t len = 0;
 	char *body;
@@ -353,11 +353,12 @@ http_server_stop(struct http_server *server)
 {
 	if (!server)
 		return;
-	/* Stop accepting first, so a load balancer sees refusals at once
-	 * rather than a hang while the rest shuts down. */
+	/* Stop accepting first. MHD's threads may still poll the listening
+	 * socket until they are joined, so it is closed only after
+	 * MHD_stop_daemon() (see MHD_quiesce_daemon()). */
 	MHD_socket fd = MHD_quiesce_daemon(server->daemon);
+	MHD_stop_daemon(server->daemon);
 	if (fd != MHD_INVALID_SOCKET)
 		close(fd);
-	MHD_stop_daemon(server->daemon);
 	free(server);
 }

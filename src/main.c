@@ -80,7 +80,7 @@ serve(struct settings *s)
 	struct health_params params;
 	probe_health_params(s, &params);
 
-	health_init(&initial, &params, request_now_real_ms());
+	health_init(&initial, &params, request_now_real_ms(), request_now_mono_ms());
 	health_store_init(&store, &initial);
 
 	/* Every thread inherits this mask; signals arrive here alone, in
@@ -148,8 +148,13 @@ serve(struct settings *s)
 			break;
 		}
 		if (sig == SIGHUP) {
-			log_info("received SIGHUP, re-reading the token file");
-			probe_worker_reload_token(worker);
+			if (s->token_file) {
+				log_info("received SIGHUP, re-reading %s", s->token_file);
+				probe_worker_reload_token(worker);
+			} else {
+				log_info("received SIGHUP; the token came from the "
+					 "environment: nothing to re-read");
+			}
 		}
 		if (watchdog_ms > 0) {
 			/* Pet the watchdog only while the worker turns: a

@@ -95,7 +95,8 @@ probe_worker_create(const struct settings *s, struct health_store *store,
 	w->max_poll_ms = MAX_POLL_MS;
 	w->seed = (unsigned int)(request_now_real_ms() ^ getpid());
 
-	health_init(&w->snap, &w->params, request_now_real_ms());
+	health_init(&w->snap, &w->params, request_now_real_ms(),
+		    request_now_mono_ms());
 	w->snap.status_page.enabled = s->status_url != NULL;
 	w->snap.webhook.enabled = s->webhook_url != NULL;
 	health_store_publish(store, &w->snap);
@@ -151,14 +152,14 @@ maybe_reload_token(struct probe_worker *w)
 		log_info("token reloaded from %s", path);
 }
 
+/* Up to 10% of the interval, at random: replicas started together, or
+ * told the same X-RateLimit-Reset, drift apart instead of spending the
+ * shared quota in one burst. */
 static int64_t
-jittered_interval(struct probe_worker *w)
+jitter_ms(struct probe_worker *w)
 {
-	/* Up to 10% jitter, so replicas started together drift apart
-	 * instead of spending the shared quota in bursts. */
 	int64_t span = w->settings->interval_ms / 10;
-	int64_t jitter = span > 0 ? (int64_t)(rand_r(&w->seed) % (span + 1)) : 0;
-	return w->settings->interval_ms + jitter;
+	return span > 0 ? (int64_t)(rand_r(&w->seed) % (span + 1)) : 0;
 }
 
 static void
@@ -175,7 +176,8 @@ start_api(struct probe_worker *w)
 	w->api_busy = true;
 	/* Probes are spaced from start to start; timeout < interval means
 	 * one is always over before the next is due. */
-	w->next_api_mono_ms = w->api.started_mono_ms + jittered_interval(w);
+	w->next_api_mono_ms = w->api.started_mono_ms +
+			      w->settings->interval_ms + jitter_ms(w);
 }
 
 static void
@@ -207,7 +209,7 @@ static void
 publish_status(struct probe_worker *w)
 {
 	struct health_view v;
-	health_view(&w->snap, request_now_real_ms(), &v);
+	health_view(&w->snap, request_now_mono_ms(), &v);
 	char status[PROBE_ERROR_MAX + 32];
 	if (v.error[0])
 		snprintf(status, sizeof(status), "%s: %s",
@@ -232,14 +234,15 @@ finish_api(struct probe_worker *w, CURLcode code)
 	int64_t wait = health_backoff_ms(r, now_real);
 	bool backoff = false;
 	if (wait > 0 && now_mono + wait > w->next_api_mono_ms) {
-		w->next_api_mono_ms = now_mono + wait;
+		w->next_api_mono_ms = now_mono + wait + jitter_ms(w);
 		backoff = true;
 		/* The state line already said 429; this is per probe. */
 		log_debug("rate limited (429): next probe in %lld ms",
 			  (long long)wait);
 	}
 	health_schedule(&w->snap, &w->params,
-			now_real + (w->next_api_mono_ms - now_mono), backoff);
+			now_real + (w->next_api_mono_ms - now_mono),
+			w->next_api_mono_ms, backoff);
 
 	if (changed || first) {
 		if (w->snap.error[0])
@@ -401,6 +404,10 @@ worker_main(void *data)
 #endif
 		now = request_now_mono_ms();
 		atomic_store(&w->heartbeat_ms, now);
+		/* SIGHUP: now, not at the next probe, which a back-off may
+		 * hold off for a minute. */
+		if (atomic_load(&w->reload))
+			maybe_reload_token(w);
 
 		if (!w->api_busy && now >= w->next_api_mono_ms)
 			start_api(w);

@@ -134,6 +134,11 @@ init_common(struct request *req, const char *url, int64_t timeout_ms,
 	curl_easy_setopt(e, CURLOPT_PRIVATE, req);
 	/* The worker is one thread among others: signals are not ours. */
 	curl_easy_setopt(e, CURLOPT_NOSIGNAL, 1L);
+	/* Without it, a transfer that times out while the threaded resolver
+	 * is still waiting on DNS blocks in curl until the lookup returns:
+	 * tens of seconds in a DNS outage, a stalled worker, a failing
+	 * /livez, when the timeout should simply have been reported. */
+	curl_easy_setopt(e, CURLOPT_QUICK_EXIT, 1L);
 	curl_easy_setopt(e, CURLOPT_TIMEOUT_MS, (long)timeout_ms);
 	curl_easy_setopt(e, CURLOPT_PROTOCOLS_STR, "http,https");
 	curl_easy_setopt(e, CURLOPT_FOLLOWLOCATION, 0L);
@@ -167,6 +172,7 @@ request_init_api(struct request *req, const struct settings *s,
 	r = init_common(req, url, s->timeout_ms, ca);
 	if (r < 0)
 		goto out;
+	req->secret = token;
 	r = -ENOMEM;
 	if (asprintf(&auth, "Authorization: Bearer %s", token) < 0) {
 		auth = NULL;
@@ -278,12 +284,46 @@ classify_transport(struct request *req, CURLcode code)
 	}
 }
 
+/*
+ * Replaces every copy of secret in text with "(redacted)". A proxy or a
+ * wrong api_url may echo the Authorization header in its error body, and
+ * that body becomes the reason in /health, the log and STATUS=.
+ */
+static void
+redact(char *text, size_t size, const char *secret)
+{
+	static const char mask[] = "(redacted)";
+	size_t slen = secret ? strlen(secret) : 0;
+	if (slen == 0 || !strstr(text, secret))
+		return;
+	char *out = malloc(size);
+	if (!out) {
+		/* Fail closed: no reason at all rather than the token. */
+		text[0] = '\0';
+		return;
+	}
+	size_t o = 0;
+	for (const char *p = text; *p && o + 1 < size;) {
+		if (strncmp(p, secret, slen) == 0) {
+			for (const char *m = mask; *m && o + 1 < size; m++)
+				out[o++] = *m;
+			p += slen;
+		} else {
+			out[o++] = *p++;
+		}
+	}
+	out[o] = '\0';
+	memcpy(text, out, o + 1);
+	free(out);
+}
+
 void
 request_complete(struct request *req, CURLcode code, bool check_json)
 {
 	struct probe_result *r = &req->result;
 	int64_t end = request_now_mono_ms();
 	r->finished_ms = request_now_real_ms();
+	r->finished_mono_ms = end;
 	r->latency_ms = end - req->started_mono_ms;
 	r->started_ms = r->finished_ms - r->latency_ms;
 
@@ -294,11 +334,10 @@ request_complete(struct request *req, CURLcode code, bool check_json)
 	bool cut = code == CURLE_WRITE_ERROR && req->truncated;
 	if (code != CURLE_OK && !cut) {
 		classify_transport(req, code);
+		redact(r->reason, sizeof(r->reason), req->secret);
 		/* A status line may have arrived before the failure, but
 		 * without a whole answer the transport failure is the news. */
 		r->http_status = 0;
-		if (code == CURLE_OPERATION_TIMEDOUT)
-			r->latency_ms = req->timeout_ms;
 		return;
 	}
 
@@ -317,6 +356,7 @@ request_complete(struct request *req, CURLcode code, bool check_json)
 	}
 	response_error_reason(req->body, req->body_len, req->truncated,
 			      r->reason, sizeof(r->reason));
+	redact(r->reason, sizeof(r->reason), req->secret);
 }
 
 void

@@ -22,7 +22,7 @@
  *      GET /defaults             knobs back to their defaults
  *
  * Knobs (defaults first): me=ok|error|error-no-list|error-empty-code|html|
- * garbage|empty|huge|reset|hang|version-check, code=200 (the status the API
+ * garbage|empty|huge|reset|hang|version-check|reflect, code=200 (the status the API
  * answers with; `me` never changes it), delay_ms=0, limit=10000|none,
  * remaining=9990, reset_in=10, reset_at=none, retry_after=none (429 only),
  * region=US, page=none|minor|major|critical|garbage|500|hang,
@@ -34,6 +34,7 @@
  * logs its method, path and outcome to stderr; header values never are, so
  * the token cannot leak into test logs.
  */
+#include <ctype.h>
 #include <errno.h>
 #include <limits.h>
 #include <pthread.h>
@@ -88,6 +89,7 @@ enum me_mode {
 	ME_RESET,
 	ME_HANG,
 	ME_VERSION_CHECK,
+	ME_REFLECT,
 	ME_MODE_COUNT,
 };
 
@@ -103,6 +105,7 @@ static const char *const me_mode_names[ME_MODE_COUNT] = {
 	[ME_RESET] = "reset",
 	[ME_HANG] = "hang",
 	[ME_VERSION_CHECK] = "version-check",
+	[ME_REFLECT] = "reflect",
 };
 
 enum page_mode {
@@ -1105,6 +1108,21 @@ serve_api(struct MHD_Connection *connection, const char *method,
 		}
 		break;
 	}
+	case ME_REFLECT: {
+		/* A misconfigured proxy that echoes the request's credentials
+		 * in its error: the daemon must not pass them on. Only
+		 * base64-ish bytes are copied, so the JSON needs no escaping. */
+		const char *auth = MHD_lookup_connection_value(connection,
+			MHD_HEADER_KIND, "Authorization");
+		char message[300] = "bad credentials: ";
+		size_t n = strlen(message);
+		for (const char *p = auth ? auth : ""; *p && n + 1 < sizeof(message); p++)
+			if (isalnum((unsigned char)*p) || strchr(" +/=:-_.", *p))
+				message[n++] = *p;
+		message[n] = '\0';
+		response = error_list_response("unauthorized", message);
+		break;
+	}
 	case ME_RESET:
 	case ME_HANG:
 	case ME_MODE_COUNT:
@@ -1373,7 +1391,7 @@ set_one(void *cls, enum MHD_ValueKind kind, const char *key, const char *value)
 		if (i < 0) {
 			set_fail(ctx, "me: expected ok, error, error-no-list, "
 				 "error-empty-code, html, garbage, empty, huge, "
-				 "reset, hang or version-check\n");
+				 "reset, hang, version-check or reflect\n");
 			return MHD_NO;
 		}
 		k->me = (enum me_mode)i;

@@ -402,8 +402,9 @@ daemon_start(struct daemon *d, const char *bin, const char *const *args,
 }
 
 void
-daemon_start_fake(struct daemon *d, struct fake *f,
-		  const char *const *extra_args)
+daemon_start_fake_env(struct daemon *d, struct fake *f, const char *bin,
+		      const char *const *extra_args,
+		      const char *const *extra_env)
 {
 	char api_url[128], ca[600];
 	fake_url(f, "", api_url, sizeof(api_url));
@@ -411,13 +412,25 @@ daemon_start_fake(struct daemon *d, struct fake *f,
 	char api[160];
 	snprintf(api, sizeof(api), "--api-url=%s", api_url);
 
+	/* Later flags win, so extra_args can override these. */
 	const char *args[64] = { "serve", api, ca, "--status-url=off" };
 	size_t a = 4;
 	for (size_t i = 0; extra_args && extra_args[i] && a < 62; i++)
 		args[a++] = extra_args[i];
 	args[a] = NULL;
-	const char *env[] = { "INTERCOM_ACCESS_TOKEN=" TEST_TOKEN, NULL };
-	daemon_start(d, NULL, args, env);
+	const char *env[32] = { "INTERCOM_ACCESS_TOKEN=" TEST_TOKEN };
+	size_t e = 1;
+	for (size_t i = 0; extra_env && extra_env[i] && e < 31; i++)
+		env[e++] = extra_env[i];
+	env[e] = NULL;
+	daemon_start(d, bin, args, env);
+}
+
+void
+daemon_start_fake(struct daemon *d, struct fake *f,
+		  const char *const *extra_args)
+{
+	daemon_start_fake_env(d, f, NULL, extra_args, NULL);
 }
 
 int

@@ -75,6 +75,10 @@ void daemon_start(struct daemon *d, const char *bin, const char *const *args,
 /* Common case: serve against f with the test token and extra args. */
 void daemon_start_fake(struct daemon *d, struct fake *f,
 		       const char *const *extra_args);
+/* The same with bin (NULL: $HEALTHD_BIN) and extra environment. */
+void daemon_start_fake_env(struct daemon *d, struct fake *f, const char *bin,
+			   const char *const *extra_args,
+			   const char *const *extra_env);
 /* Sends sig and waits up to timeout_ms; returns the wait status, or -1
  * if it did not exit in time (it is then killed). */
 int daemon_signal_wait(struct daemon *d, int sig, int timeout_ms);

@@ -28,6 +28,7 @@ probe(long status, int64_t at_ms)
 	r.http_status = status;
 	r.started_ms = at_ms - 100;
 	r.finished_ms = at_ms;
+	r.finished_mono_ms = at_ms;
 	r.latency_ms = 100;
 	r.retry_after_s = -1;
 	r.server_date_s = -1;
@@ -49,7 +50,7 @@ timeout_probe(int64_t at_ms)
 START_TEST(starts_unhealthy_without_a_probe)
 {
 	struct health_snapshot s;
-	health_init(&s, &params, 1000);
+	health_init(&s, &params, 1000, 1000);
 	struct health_view v;
 	health_view(&s, 2000, &v);
 	ck_assert_int_eq(v.state, HEALTH_UNHEALTHY);
@@ -62,7 +63,7 @@ END_TEST
 START_TEST(first_probe_is_taken_as_it_is)
 {
 	struct health_snapshot s;
-	health_init(&s, &params, 0);
+	health_init(&s, &params, 0, 0);
 	struct probe_result r = probe(200, 1000);
 	ck_assert(health_record_probe(&s, &params, &r));
 	ck_assert_int_eq(s.state, HEALTH_HEALTHY);
@@ -73,7 +74,7 @@ END_TEST
 START_TEST(failure_threshold_three)
 {
 	struct health_snapshot s;
-	health_init(&s, &params, 0);
+	health_init(&s, &params, 0, 0);
 	struct probe_result ok = probe(200, 1000);
 	health_record_probe(&s, &params, &ok);
 
@@ -92,7 +93,7 @@ END_TEST
 START_TEST(a_good_probe_breaks_the_failure_streak)
 {
 	struct health_snapshot s;
-	health_init(&s, &params, 0);
+	health_init(&s, &params, 0, 0);
 	struct probe_result ok = probe(200, 1000), bad = probe(500, 2000);
 	health_record_probe(&s, &params, &ok);
 	health_record_probe(&s, &params, &bad);
@@ -109,7 +110,7 @@ END_TEST
 START_TEST(success_threshold_two_keeps_the_reason)
 {
 	struct health_snapshot s;
-	health_init(&s, &params, 0);
+	health_init(&s, &params, 0, 0);
 	struct probe_result ok = probe(200, 1000), bad = probe(500, 2000);
 	health_record_probe(&s, &params, &bad);
 	ck_assert_int_eq(s.state, HEALTH_UNHEALTHY);
@@ -127,7 +128,7 @@ END_TEST
 START_TEST(mixed_streak_moves_to_the_mildest)
 {
 	struct health_snapshot s;
-	health_init(&s, &params, 0);
+	health_init(&s, &params, 0, 0);
 	struct probe_result ok = probe(200, 1000);
 	struct probe_result limited = probe(429, 2000);
 	struct probe_result bad = probe(500, 3000);
@@ -142,7 +143,7 @@ END_TEST
 START_TEST(stale_after_the_deadline)
 {
 	struct health_snapshot s;
-	health_init(&s, &params, 0);
+	health_init(&s, &params, 0, 0);
 	struct probe_result ok = probe(200, 1000);
 	health_record_probe(&s, &params, &ok);
 	struct health_view v;
@@ -161,7 +162,7 @@ END_TEST
 START_TEST(never_probed_goes_stale_too)
 {
 	struct health_snapshot s;
-	health_init(&s, &params, 0);
+	health_init(&s, &params, 0, 0);
 	struct health_view v;
 	health_view(&s, 35001, &v);
 	ck_assert(!v.live);
@@ -172,11 +173,11 @@ END_TEST
 START_TEST(backoff_extends_the_stale_deadline)
 {
 	struct health_snapshot s;
-	health_init(&s, &params, 0);
+	health_init(&s, &params, 0, 0);
 	struct probe_result r = probe(429, 1000);
 	health_record_probe(&s, &params, &r);
 	/* Told to wait 60 s: longer than stale_after (35 s). */
-	health_schedule(&s, &params, 61000, true);
+	health_schedule(&s, &params, 61000, 61000, true);
 	ck_assert_int_eq(s.backoff_until_ms, 61000);
 	struct health_view v;
 	health_view(&s, 60000, &v);
@@ -230,7 +231,7 @@ END_TEST
 START_TEST(counters_and_histogram)
 {
 	struct health_snapshot s;
-	health_init(&s, &params, 0);
+	health_init(&s, &params, 0, 0);
 	struct probe_result a = probe(200, 1000), b = probe(401, 2000);
 	struct probe_result t = timeout_probe(3000);
 	a.latency_ms = 40;   /* <= 0.05 */
@@ -257,7 +258,7 @@ END_TEST
 START_TEST(code_labels_are_bounded)
 {
 	struct health_snapshot s;
-	health_init(&s, &params, 0);
+	health_init(&s, &params, 0, 0);
 	for (long code = 400; code < 460; code++) {
 		struct probe_result r = probe(code, 1000);
 		health_record_probe(&s, &params, &r);
@@ -274,7 +275,7 @@ END_TEST
 START_TEST(store_round_trip)
 {
 	struct health_snapshot s, out;
-	health_init(&s, &params, 0);
+	health_init(&s, &params, 0, 0);
 	struct health_store store;
 	health_store_init(&store, &s);
 	struct probe_result r = probe(200, 1000);

@@ -51,7 +51,7 @@ setup_healthy(void)
 	snap.last_success_ms = NOW_MS - 2000;
 	snap.consecutive_successes = 4;
 	snap.next_probe_ms = NOW_MS + 13000;
-	snap.stale_at_ms = NOW_MS + 33000;
+	snap.stale_at_mono_ms = NOW_MS + 33000;
 	snap.probes_total = 4;
 	snap.codes[0].code = 200;
 	snap.codes[0].count = 4;
@@ -76,7 +76,7 @@ make_unprobed(void)
 	snap.state = HEALTH_UNHEALTHY;
 	snap.last_state = HEALTH_UNHEALTHY;
 	snap.next_probe_ms = NOW_MS - 100;
-	snap.stale_at_ms = NOW_MS + 35000;
+	snap.stale_at_mono_ms = NOW_MS + 35000;
 	view.state = HEALTH_UNHEALTHY;
 	view.authenticated = false;
 	view.error = "no probe has finished yet";

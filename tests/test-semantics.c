@@ -592,6 +592,43 @@ START_TEST(systemd_notify_ready_status_watchdog_stopping)
 }
 END_TEST
 
+START_TEST(clock_steps_neither_fail_nor_fake_liveness)
+{
+	/* The wall clock jumps an hour ahead, then a day back: staleness
+	 * runs on the monotonic clock, so nothing flaps. */
+	const char *shim = getenv("TEST_SHIM");
+	ck_assert_msg(shim && *shim, "TEST_SHIM is not set");
+	char preload[600], skew[64], skew_env[96];
+	snprintf(preload, sizeof(preload), "LD_PRELOAD=%s", shim);
+	snprintf(skew, sizeof(skew), "/tmp/healthd-skew-%d", (int)getpid());
+	snprintf(skew_env, sizeof(skew_env), "SHIM_CLOCK_SKEW_FILE=%s", skew);
+	unlink(skew);
+	const char *const env[] = { preload, skew_env,
+				    "ASAN_OPTIONS=verify_asan_link_order=0", NULL };
+	const char *const args[] = { "--interval=1s", "--timeout=500ms", NULL };
+	daemon_start_fake_env(&daemon_, &harness_fake, NULL, args, env);
+	cJSON_Delete(wait_health(&daemon_, pred_status, "healthy", 5000, "healthy"));
+
+	const char *steps[] = { "3600", "-86400" };
+	for (size_t i = 0; i < 2; i++) {
+		FILE *f = fopen(skew, "w");
+		fputs(steps[i], f);
+		fclose(f);
+		for (int k = 0; k < 20; k++) {
+			ck_assert_msg(get_status(&daemon_, "/livez", NULL) == 200,
+				      "/livez failed after a %s s clock step", steps[i]);
+			cJSON *doc = get_health(&daemon_, NULL);
+			ck_assert_msg(strcmp(json_str(doc, "status"), "healthy") == 0,
+				      "not healthy after a %s s clock step", steps[i]);
+			cJSON_Delete(doc);
+			sleep_ms(100);
+		}
+	}
+	unlink(skew);
+	daemon_stop(&daemon_);
+}
+END_TEST
+
 int
 main(void)
 {
@@ -607,6 +644,7 @@ main(void)
 		{ "health+json", health_json_ietf_format },
 		{ "metrics", metrics_pass_promtool_and_match_the_stand_in },
 		{ "systemd notify", systemd_notify_ready_status_watchdog_stopping },
+		{ "clock steps", clock_steps_neither_fail_nor_fake_liveness },
 	};
 	return harness_run("semantics", cases, sizeof(cases) / sizeof(cases[0]));
 }
