@@ -71,16 +71,11 @@ START_TEST(livez_fails_when_the_worker_is_wedged)
 	char wedge_env[96];
 	snprintf(wedge_env, sizeof(wedge_env), "INTERCOM_HEALTHD_TEST_WEDGE=%s", wedge);
 
-	char api[128], ca[600], url[100];
-	fake_url(&harness_fake, "", url, sizeof(url));
-	snprintf(api, sizeof(api), "--api-url=%s", url);
-	snprintf(ca, sizeof(ca), "--ca-file=%s", harness_fake.ca_file);
-	const char *const args[] = { "serve", api, ca, "--status-url=off",
-				     "--interval=600ms", "--timeout=400ms",
+	const char *const args[] = { "--interval=600ms", "--timeout=400ms",
 				     "--stale-after=1500ms", NULL };
-	const char *const env[] = { "INTERCOM_ACCESS_TOKEN=" TEST_TOKEN, wedge_env,
-				    NULL };
-	daemon_start(&daemon_, getenv("HEALTHD_HOOKS_BIN"), args, env);
+	const char *const env[] = { wedge_env, NULL };
+	daemon_start_fake_env(&daemon_, &harness_fake, getenv("HEALTHD_HOOKS_BIN"),
+			      args, env);
 	cJSON_Delete(wait_health(&daemon_, pred_status, "healthy", 5000, "healthy"));
 	ck_assert_int_eq(get_status(&daemon_, "/livez", NULL), 200);
 
@@ -270,10 +265,6 @@ start_with_side_checks(const char *webhook_path)
 	 * and the last flag wins. */
 	daemon_start_fake(&daemon_, &harness_fake, args);
 }
-
-struct indicator_want {
-	const char *indicator;
-};
 
 static bool
 pred_indicator(cJSON *health, void *arg)
@@ -550,17 +541,13 @@ START_TEST(systemd_notify_ready_status_watchdog_stopping)
 	unlink(wedge);
 	snprintf(wedge_env, sizeof(wedge_env), "INTERCOM_HEALTHD_TEST_WEDGE=%s", wedge);
 
-	char api[128], ca[600], url[100];
-	fake_url(&harness_fake, "", url, sizeof(url));
-	snprintf(api, sizeof(api), "--api-url=%s", url);
-	snprintf(ca, sizeof(ca), "--ca-file=%s", harness_fake.ca_file);
 	/* A long interval: the worker idles between probes, and must still
 	 * beat fast enough for a 1 s watchdog. */
-	const char *const args[] = { "serve", api, ca, "--status-url=off",
-				     "--interval=30s", "--timeout=1s", NULL };
-	const char *const env[] = { "INTERCOM_ACCESS_TOKEN=" TEST_TOKEN, sock_env,
-				    "WATCHDOG_USEC=1000000", wedge_env, NULL };
-	daemon_start(&daemon_, getenv("HEALTHD_HOOKS_BIN"), args, env);
+	const char *const args[] = { "--interval=30s", "--timeout=1s", NULL };
+	const char *const env[] = { sock_env, "WATCHDOG_USEC=1000000", wedge_env,
+				    NULL };
+	daemon_start_fake_env(&daemon_, &harness_fake, getenv("HEALTHD_HOOKS_BIN"),
+			      args, env);
 
 	char *got = notify_collect(fd, 2500);
 	ck_assert_msg(count_of(got, "READY=1") == 1, "%s", got);

@@ -293,16 +293,63 @@ END_TEST
 
 START_TEST(probes_follow_the_interval)
 {
-	const char *const args[] = { "--interval=400ms", "--timeout=200ms", NULL };
+	const char *const args[] = { "--interval=500ms", "--timeout=300ms", NULL };
 	cJSON *doc = start_and_probe(args);
 	cJSON_Delete(doc);
-	long long start = now_ms();
-	sleep_ms(2000);
-	long n = fake_requests(&harness_fake, "me");
-	long long elapsed = now_ms() - start;
-	/* 400-440 ms apart: about 5 in 2 s; never a burst, never idle. */
-	ck_assert_msg(n >= 3 && n <= 7, "%ld probes in %lld ms", n, elapsed);
+	/* Answers good and bad: a failure is not retried within the
+	 * interval (retries would hide it and spend quota). */
+	const char *knobs[] = { "me=ok&code=200", "me=error&code=503" };
+	for (int i = 0; i < 2; i++) {
+		fake_set(&harness_fake, knobs[i]);
+		fake_reset(&harness_fake);
+		long long start = now_ms();
+		sleep_ms(2500);
+		long n = fake_requests(&harness_fake, "me");
+		long long elapsed = now_ms() - start;
+		/* 500-550 ms apart: about 5 in 2.5 s; never a burst, never idle. */
+		ck_assert_msg(n >= 3 && n <= 6, "%s: %ld probes in %lld ms", knobs[i],
+			      n, elapsed);
+	}
 	daemon_stop(&daemon_);
+}
+END_TEST
+
+START_TEST(log_formats_json_and_journal)
+{
+	/* JSON: every line one object with time, level and message. */
+	const char *const json_args[] = { "--log-format=json", NULL };
+	cJSON *doc = start_and_probe(json_args);
+	cJSON_Delete(doc);
+	daemon_signal_wait(&daemon_, SIGTERM, 5000);
+	char *log = daemon_log(&daemon_);
+	assert_no_secret(log, strlen(log), "JSON log");
+	int lines = 0;
+	for (char *line = strtok(log, "\n"); line; line = strtok(NULL, "\n")) {
+		cJSON *obj = cJSON_Parse(line);
+		ck_assert_msg(obj, "not JSON: %s", line);
+		ck_assert_ptr_nonnull(json_str(obj, "time"));
+		ck_assert_ptr_nonnull(json_str(obj, "level"));
+		ck_assert_ptr_nonnull(json_str(obj, "message"));
+		cJSON_Delete(obj);
+		lines++;
+	}
+	ck_assert_int_ge(lines, 5);
+	free(log);
+	unlink(daemon_.log_path);
+
+	/* Under journald (JOURNAL_STREAM set): <N> priority prefixes. */
+	const char *const env[] = { "JOURNAL_STREAM=8:12345", NULL };
+	const char *const args[] = { "--api-url=https://127.0.0.1:1", "--timeout=300ms",
+				     "--interval=1s", NULL };
+	daemon_start_fake_env(&daemon_, &harness_fake, NULL, args, env);
+	cJSON_Delete(wait_health(&daemon_, pred_probed, NULL, 5000, "a probe"));
+	daemon_signal_wait(&daemon_, SIGTERM, 5000);
+	log = daemon_log(&daemon_);
+	ck_assert_msg(strncmp(log, "<6>intercom-healthd 0.1.0 starting", 10) == 0, "%s", log);
+	ck_assert_msg(strstr(log, "\n<6>state starting -> unhealthy: connection failed"),
+		      "%s", log);
+	free(log);
+	unlink(daemon_.log_path);
 }
 END_TEST
 
@@ -736,6 +783,7 @@ main(void)
 		{ "token rotation", token_file_rotation_without_restart },
 		{ "check", check_command_exit_codes },
 		{ "dns outage", dns_outage_is_a_timeout_not_a_stall },
+		{ "log formats", log_formats_json_and_journal },
 		{ "contract table", contract_table_row,
 		  (int)(sizeof(rows) / sizeof(rows[0])) },
 	};
