@@ -6,6 +6,7 @@
 #include <stdint.h>
 
 #include "health.h"
+#include "settings.h"
 
 /*
  * Turns a health snapshot into what the endpoints serve. Pure functions:
@@ -21,6 +22,9 @@ struct render_info {
 	int64_t stale_after_ms;
 	int rate_limit_low;        /* percent, for the health+json quota check */
 };
+
+/* Fills info from s (borrowed: info points into it). */
+void render_info_init(struct render_info *info, const struct settings *s);
 
 /*
  * /health: {"status":..,"services":{"intercom":{"status","latencyMs",

@@ -47,6 +47,15 @@ void response_error_reason(const char *body, size_t len, bool truncated,
 const char *response_check_success_body(const char *body, size_t len,
 					bool truncated);
 
+/*
+ * Copies text (NUL-terminated) into out as one printable ASCII line:
+ * whitespace runs become one space and are trimmed at the ends, other
+ * control bytes and non-ASCII characters become '?', and a text that does
+ * not fit ends in "...". For anything a server sent that goes into a log,
+ * a STATUS= line or JSON.
+ */
+void response_printable(char *out, size_t out_size, const char *text);
+
 /* Parses Intercom's JSON error code (errors[0].code) into out; "" if none. */
 void response_error_code(const char *body, size_t len, char *out,
 			 size_t out_size);

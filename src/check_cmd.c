@@ -2,7 +2,6 @@
 #include <stdlib.h>
 
 #include "check_cmd.h"
-#include "config.h"
 #include "health.h"
 #include "probe.h"
 #include "render.h"
@@ -73,13 +72,8 @@ check_cmd_run(const struct settings *s)
 	health_view(&snap, req.result.finished_mono_ms, &view);
 
 	if (s->format == OUTPUT_FORMAT_JSON) {
-		struct render_info info = {
-			.version = HEALTHD_VERSION,
-			.api_url = s->api_url,
-			.region = s->region,
-			.stale_after_ms = s->stale_after_ms,
-			.rate_limit_low = s->rate_limit_low,
-		};
+		struct render_info info;
+		render_info_init(&info, s);
 		size_t len;
 		char *body = render_health_json(&snap, &view, &info,
 						req.result.finished_ms, &len);

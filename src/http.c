@@ -15,7 +15,6 @@
 
 #include <microhttpd.h>
 
-#include "config.h"
 #include "http.h"
 #include "log.h"
 #include "render.h"
@@ -320,13 +319,7 @@ http_server_start(const struct settings *s, struct health_store *store,
 	atomic_init(&server->serving, false);
 	server->settings = s;
 	server->store = store;
-	server->info = (struct render_info){
-		.version = HEALTHD_VERSION,
-		.api_url = s->api_url,
-		.region = s->region,
-		.stale_after_ms = s->stale_after_ms,
-		.rate_limit_low = s->rate_limit_low,
-	};
+	render_info_init(&server->info, s);
 
 	unsigned int flags = MHD_USE_INTERNAL_POLLING_THREAD | MHD_USE_EPOLL |
 			     MHD_USE_ERROR_LOG | MHD_USE_ITC;

@@ -15,6 +15,7 @@
 #include "notify.h"
 #include "probe.h"
 #include "request.h"
+#include "response.h"
 
 /* The longest the loop sleeps by default: keeps the heartbeat (and so
  * the systemd watchdog) fresh through long intervals and back-offs. */
@@ -64,12 +65,6 @@ probe_health_params(const struct settings *s, struct health_params *p)
 	};
 }
 
-static char *
-dup_secret(const char *secret)
-{
-	return secret ? strdup(secret) : NULL;
-}
-
 struct probe_worker *
 probe_worker_create(const struct settings *s, struct health_store *store,
 		    char **err)
@@ -83,7 +78,8 @@ probe_worker_create(const struct settings *s, struct health_store *store,
 	if (request_load_ca(s->ca_file, &w->ca, err) < 0)
 		goto fail;
 	w->multi = curl_multi_init();
-	w->token = dup_secret(s->token);
+	/* settings_load() refuses to start without a token. */
+	w->token = strdup(s->token);
 	if (!w->multi || !w->token)
 		goto oom;
 	if (s->token_file && stat(s->token_file, &w->token_stat) == 0)
@@ -285,17 +281,6 @@ parse_indicator(const char *text)
 }
 
 static void
-copy_printable(char *out, size_t size, const char *text)
-{
-	size_t j = 0;
-	for (size_t i = 0; text[i] && j + 1 < size; i++) {
-		unsigned char c = (unsigned char)text[i];
-		out[j++] = (c >= 0x20 && c < 0x7f) ? (char)c : '?';
-	}
-	out[j] = '\0';
-}
-
-static void
 finish_page(struct probe_worker *w, CURLcode code)
 {
 	struct status_page_info *p = &w->snap.status_page;
@@ -326,8 +311,8 @@ finish_page(struct probe_worker *w, CURLcode code)
 		snprintf(p->error, sizeof(p->error),
 			 "no known status.indicator in the status page");
 	else if (cJSON_IsString(description))
-		copy_printable(p->description, sizeof(p->description),
-			       description->valuestring);
+		response_printable(p->description, sizeof(p->description),
+				   description->valuestring);
 	cJSON_Delete(root);
 out:
 	if (p->indicator != before)

@@ -17,6 +17,7 @@
 #include <string.h>
 #include <time.h>
 
+#include "config.h"
 #include "render.h"
 
 /* A /health body is ~700 bytes, /metrics ~4 KiB with every part enabled:
@@ -281,6 +282,18 @@ put_time_member(struct buf *b, bool *first, const char *key,
 	buf_append(b, "\"", 1);
 	buf_puts(b, ts);
 	buf_append(b, "\"", 1);
+}
+
+void
+render_info_init(struct render_info *info, const struct settings *s)
+{
+	*info = (struct render_info){
+		.version = HEALTHD_VERSION,
+		.api_url = s->api_url,
+		.region = s->region,
+		.stale_after_ms = s->stale_after_ms,
+		.rate_limit_low = s->rate_limit_low,
+	};
 }
 
 void

@@ -226,14 +226,7 @@ static void
 set_reason(struct probe_result *r, const char *prefix, const char *detail)
 {
 	char clean[200];
-	size_t j = 0;
-	for (size_t i = 0; detail[i] && j + 1 < sizeof(clean); i++) {
-		unsigned char c = (unsigned char)detail[i];
-		clean[j++] = (c >= 0x20 && c < 0x7f) ? (char)c : ' ';
-	}
-	while (j > 0 && clean[j - 1] == ' ')
-		j--;
-	clean[j] = '\0';
+	response_printable(clean, sizeof(clean), detail);
 	if (clean[0])
 		snprintf(r->reason, sizeof(r->reason), "%s: %s", prefix, clean);
 	else

@@ -162,6 +162,12 @@ sanitize(char *dst, size_t dst_size, const char *src, size_t n, size_t cap)
 	return pos;
 }
 
+void
+response_printable(char *out, size_t out_size, const char *text)
+{
+	sanitize(out, out_size, text, strlen(text), SIZE_MAX);
+}
+
 /* Copies a NUL-terminated, already printable text into out, cut to fit. */
 static void
 put(char *out, size_t out_size, const char *text)
