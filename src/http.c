@@ -346,12 +346,10 @@ http_server_stop(struct http_server *server)
 {
 	if (!server)
 		return;
-	/* Stop accepting first. MHD's threads may still poll the listening
-	 * socket until they are joined, so it is closed only after
-	 * MHD_stop_daemon() (see MHD_quiesce_daemon()). */
-	MHD_socket fd = MHD_quiesce_daemon(server->daemon);
+	/* No MHD_quiesce_daemon() first: with a thread pool on epoll,
+	 * libmicrohttpd 0.9.75 can abort in it ("Failed to remove listen FD
+	 * from epoll set", seen in a sanitizer run). MHD_stop_daemon() joins
+	 * the threads, then closes the listening socket itself. */
 	MHD_stop_daemon(server->daemon);
-	if (fd != MHD_INVALID_SOCKET)
-		close(fd);
 	free(server);
 }
