@@ -24,14 +24,6 @@ extern const double health_bucket_bounds[HEALTH_BUCKETS];
  * folded into the last slot's code "other". */
 #define HEALTH_MAX_CODES 24
 
-enum page_indicator {
-	PAGE_UNKNOWN = 0,          /* not read yet, unreachable or malformed */
-	PAGE_NONE,
-	PAGE_MINOR,
-	PAGE_MAJOR,
-	PAGE_CRITICAL,
-};
-
 /* "unknown", "none", "minor", "major", "critical". */
 const char *page_indicator_name(enum page_indicator indicator);
 

@@ -21,6 +21,15 @@ enum probe_transport {
 	PROBE_TRANSPORT_PROTOCOL,  /* not HTTP at all, unparseable response */
 };
 
+/* Statuspage's status.indicator. */
+enum page_indicator {
+	PAGE_UNKNOWN = 0,          /* not read yet, unreachable or malformed */
+	PAGE_NONE,
+	PAGE_MINOR,
+	PAGE_MAJOR,
+	PAGE_CRITICAL,
+};
+
 struct rate_limit {
 	bool has_limit, has_remaining, has_reset;
 	int64_t limit;

@@ -56,6 +56,16 @@ const char *response_check_success_body(const char *body, size_t len,
  */
 void response_printable(char *out, size_t out_size, const char *text);
 
+/*
+ * Reads a Statuspage status.json body: status.indicator into the return
+ * value (PAGE_UNKNOWN when missing, not a string or not one of the four
+ * known words) and status.description into description as a printable
+ * line ("" when missing). Never reads past len; body needs no NUL.
+ */
+enum page_indicator response_parse_status_page(const char *body, size_t len,
+					       char *description,
+					       size_t description_size);
+
 /* Parses Intercom's JSON error code (errors[0].code) into out; "" if none. */
 void response_error_code(const char *body, size_t len, char *out,
 			 size_t out_size);

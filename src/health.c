@@ -154,9 +154,11 @@ health_backoff_ms(const struct probe_result *r, int64_t now_ms)
 	if (r->transport != PROBE_TRANSPORT_OK || r->http_status != 429)
 		return 0;
 
-	int64_t wait_ms;
+	/* Everything here comes from the server: saturate rather than
+	 * overflow, or a huge Retry-After would wrap to "no wait at all". */
+	int64_t wait_s;
 	if (r->retry_after_s >= 0) {
-		wait_ms = r->retry_after_s * 1000;
+		wait_s = r->retry_after_s;
 	} else if (r->rate_limit.has_reset) {
 		/* X-RateLimit-Reset is Intercom's clock; measure it against
 		 * Intercom's own Date when we have it, so local clock skew
@@ -164,18 +166,19 @@ health_backoff_ms(const struct probe_result *r, int64_t now_ms)
 		 * huge. Date has one-second resolution: round up. */
 		int64_t base_s = r->server_date_s >= 0 ? r->server_date_s
 						       : now_ms / 1000;
-		wait_ms = (r->rate_limit.reset - base_s) * 1000;
-		if (r->server_date_s >= 0)
-			wait_ms += 1000;
+		if (__builtin_sub_overflow(r->rate_limit.reset, base_s, &wait_s))
+			wait_s = r->rate_limit.reset > base_s ? INT64_MAX : 0;
+		if (r->server_date_s >= 0 && wait_s < INT64_MAX)
+			wait_s++;
 	} else {
 		/* Neither header: Intercom's windows are 10 seconds long. */
-		wait_ms = 10 * 1000;
+		wait_s = 10;
 	}
-	if (wait_ms < 0)
-		wait_ms = 0;
-	if (wait_ms > HEALTH_BACKOFF_MAX_MS)
-		wait_ms = HEALTH_BACKOFF_MAX_MS;
-	return wait_ms;
+	if (wait_s <= 0)
+		return 0;
+	if (wait_s > HEALTH_BACKOFF_MAX_MS / 1000)
+		return HEALTH_BACKOFF_MAX_MS;
+	return wait_s * 1000;
 }
 
 void

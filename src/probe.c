@@ -8,7 +8,6 @@
 #include <time.h>
 #include <unistd.h>
 
-#include <cjson/cJSON.h>
 #include <curl/curl.h>
 
 #include "log.h"
@@ -262,24 +261,6 @@ finish_api(struct probe_worker *w, CURLcode code)
 	w->api_busy = false;
 }
 
-static enum page_indicator
-parse_indicator(const char *text)
-{
-	static const struct {
-		const char *name;
-		enum page_indicator indicator;
-	} names[] = {
-		{ "none", PAGE_NONE },
-		{ "minor", PAGE_MINOR },
-		{ "major", PAGE_MAJOR },
-		{ "critical", PAGE_CRITICAL },
-	};
-	for (size_t i = 0; i < sizeof(names) / sizeof(names[0]); i++)
-		if (strcmp(text, names[i].name) == 0)
-			return names[i].indicator;
-	return PAGE_UNKNOWN;
-}
-
 static void
 finish_page(struct probe_worker *w, CURLcode code)
 {
@@ -301,19 +282,12 @@ finish_page(struct probe_worker *w, CURLcode code)
 			snprintf(p->error, sizeof(p->error), "%.120s", r->reason);
 		goto out;
 	}
-	cJSON *root = cJSON_ParseWithLength(w->page.body, w->page.body_len);
-	cJSON *status = cJSON_GetObjectItemCaseSensitive(root, "status");
-	cJSON *indicator = cJSON_GetObjectItemCaseSensitive(status, "indicator");
-	cJSON *description = cJSON_GetObjectItemCaseSensitive(status, "description");
-	if (cJSON_IsString(indicator))
-		p->indicator = parse_indicator(indicator->valuestring);
+	p->indicator = response_parse_status_page(w->page.body, w->page.body_len,
+						  p->description,
+						  sizeof(p->description));
 	if (p->indicator == PAGE_UNKNOWN)
 		snprintf(p->error, sizeof(p->error),
 			 "no known status.indicator in the status page");
-	else if (cJSON_IsString(description))
-		response_printable(p->description, sizeof(p->description),
-				   description->valuestring);
-	cJSON_Delete(root);
 out:
 	if (p->indicator != before)
 	{

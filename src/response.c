@@ -21,6 +21,9 @@
 #define HTML_SNIFF_LEN 1024
 /* Longest header value worth handing to curl_getdate(). */
 #define DATE_VALUE_MAX 128
+/* 9999-12-31T23:59:59Z. A later X-RateLimit-Reset is garbage, and keeping
+ * it would overflow the millisecond arithmetic of every reader. */
+#define RESET_MAX_S INT64_C(253402300799)
 
 /* ---- byte helpers: everything here works on (pointer, length) ---- */
 
@@ -277,7 +280,7 @@ response_parse_header(struct probe_result *r, const char *line,
 			r->rate_limit.has_remaining = true;
 		}
 	} else if (equals_nocase(name, name_len, "x-ratelimit-reset")) {
-		if (parse_uint(value, value_len, &v)) {
+		if (parse_uint(value, value_len, &v) && v <= RESET_MAX_S) {
 			r->rate_limit.reset = v;
 			r->rate_limit.has_reset = true;
 		}
@@ -551,4 +554,40 @@ response_error_code(const char *body, size_t len, char *out,
 	if (code != NULL)
 		sanitize(out, out_size, code, strlen(code), REASON_CAP);
 	cJSON_Delete(json);
+}
+
+enum page_indicator
+response_parse_status_page(const char *body, size_t len, char *description,
+			   size_t description_size)
+{
+	static const struct {
+		const char *name;
+		enum page_indicator indicator;
+	} names[] = {
+		{ "none", PAGE_NONE },
+		{ "minor", PAGE_MINOR },
+		{ "major", PAGE_MAJOR },
+		{ "critical", PAGE_CRITICAL },
+	};
+	enum page_indicator indicator = PAGE_UNKNOWN;
+	const cJSON *status, *item;
+	cJSON *root;
+
+	if (description_size > 0)
+		description[0] = '\0';
+	root = parse_json(body, body ? len : 0, false);
+	status = cJSON_GetObjectItemCaseSensitive(root, "status");
+	item = cJSON_GetObjectItemCaseSensitive(status, "indicator");
+	if (cJSON_IsString(item) && item->valuestring) {
+		for (size_t i = 0; i < sizeof(names) / sizeof(names[0]); i++)
+			if (strcmp(item->valuestring, names[i].name) == 0)
+				indicator = names[i].indicator;
+	}
+	item = cJSON_GetObjectItemCaseSensitive(status, "description");
+	if (indicator != PAGE_UNKNOWN && cJSON_IsString(item) &&
+	    item->valuestring && description_size > 0)
+		sanitize(description, description_size, item->valuestring,
+			 strlen(item->valuestring), SIZE_MAX);
+	cJSON_Delete(root);
+	return indicator;
 }
