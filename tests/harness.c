@@ -341,7 +341,7 @@ listen_ephemeral(int *port)
 	struct sockaddr_in sa = { .sin_family = AF_INET };
 	sa.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
 	ck_assert_int_eq(bind(fd, (struct sockaddr *)&sa, sizeof(sa)), 0);
-	ck_assert_int_eq(listen(fd, 128), 0);
+	ck_assert_int_eq(listen(fd, SOMAXCONN), 0);
 	socklen_t len = sizeof(sa);
 	getsockname(fd, (struct sockaddr *)&sa, &len);
 	*port = ntohs(sa.sin_port);
