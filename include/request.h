@@ -30,8 +30,9 @@ struct request {
 	int64_t started_mono_ms;
 	struct probe_result result;
 	char errbuf[CURL_ERROR_SIZE];
-	/* The token, borrowed, only to redact echoes of it; NULL if none. */
-	const char *secret;
+	/* A copy of the token this request was sent with, owned, only to
+	 * redact echoes of it; NULL if none. */
+	char *secret;
 };
 
 /*

@@ -27,7 +27,9 @@ void response_parse_header(struct probe_result *r, const char *line,
 /*
  * Writes into out a short, printable, single-line reason for an HTTP answer
  * from its body (at most RESPONSE_BODY_MAX bytes; truncated says whether
- * more was cut off):
+ * more was cut off). Any fragment of secret (may be NULL) in the text is
+ * redacted before the text is cut to size, so no cut can leave a piece of
+ * it behind:
  * - `{"type":"error.list","errors":[{"code":..,"message":"X"}]}` -> "X"
  *   (the code when the message is empty or missing),
  * - `{"type":"error","message":"X"}` -> "X",
@@ -37,7 +39,7 @@ void response_parse_header(struct probe_result *r, const char *line,
  * a body was not JSON). Non-printable bytes never reach out.
  */
 void response_error_reason(const char *body, size_t len, bool truncated,
-			   char *out, size_t out_size);
+			   const char *secret, char *out, size_t out_size);
 
 /*
  * Returns the reason for a 2xx probe body, or NULL when it is a JSON

@@ -5,7 +5,7 @@
 #include <stdint.h>
 
 /*
- * Every setting of the contract (../shared/INTERFACE.md), loaded from the
+ * Every setting (doc/intercom-healthd.8 lists them), loaded from the
  * CLI, the environment and a config file, validated before anything starts.
  *
  * One setting has three spellings: config key `snake_case`, flag
@@ -77,6 +77,10 @@ struct settings {
 	enum log_format log_format;
 	enum log_level log_level;
 
+	int http_threads;               /* threads serving HTTP, >= 1 */
+	int max_connections;            /* concurrent HTTP connections */
+	int64_t connection_timeout_ms;  /* idle HTTP connections close, whole s */
+
 	char *config_file;      /* NULL when none */
 
 	/* Command options (not settings: no env or file spelling). */
@@ -116,13 +120,10 @@ bool settings_parse_bool(const char *text, bool *out);
  * Reads a secret from path: the whole file, trailing CR/LF removed.
  * Rejects an empty secret and one with control characters or spaces (it
  * goes into an HTTP header). Returns 0 and sets *out (caller frees with
- * settings_free_secret) or a negative errno and sets *err (caller frees) to
+ * secret_free) or a negative errno and sets *err (caller frees) to
  * a reason that does not contain the file's content.
  */
 int settings_read_secret_file(const char *path, char **out, char **err);
-
-/* Overwrites a secret before freeing it. Accepts NULL. */
-void settings_free_secret(char *secret);
 
 /* Logs every setting at info level; secrets show only where they came from. */
 void settings_log(const struct settings *s);

@@ -167,7 +167,7 @@ health_backoff_ms(const struct probe_result *r, int64_t now_ms)
 		int64_t base_s = r->server_date_s >= 0 ? r->server_date_s
 						       : now_ms / 1000;
 		if (__builtin_sub_overflow(r->rate_limit.reset, base_s, &wait_s))
-			wait_s = r->rate_limit.reset > base_s ? INT64_MAX : 0;
+			wait_s = r->rate_limit.reset > base_s ? INT64_MAX : INT64_MIN;
 		if (r->server_date_s >= 0 && wait_s < INT64_MAX)
 			wait_s++;
 	} else {

@@ -15,6 +15,7 @@
 #include "probe.h"
 #include "request.h"
 #include "response.h"
+#include "secret.h"
 
 /* The longest the loop sleeps by default: keeps the heartbeat (and so
  * the systemd watchdog) fresh through long intervals and back-offs. */
@@ -141,7 +142,7 @@ maybe_reload_token(struct probe_worker *w)
 	w->token_stat = st;
 	w->token_stat_valid = true;
 	bool same = strcmp(token, w->token) == 0;
-	settings_free_secret(w->token);
+	secret_free(w->token);
 	w->token = token;
 	if (!same)
 		log_info("token reloaded from %s", path);
@@ -467,7 +468,7 @@ probe_worker_destroy(struct probe_worker *w)
 	drop_request(w, &w->hook, &w->hook_busy);
 	if (w->multi)
 		curl_multi_cleanup(w->multi);
-	settings_free_secret(w->token);
+	secret_free(w->token);
 	free(w->ca.data);
 	free(w);
 }

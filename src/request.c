@@ -9,6 +9,7 @@
 
 #include "config.h"
 #include "request.h"
+#include "secret.h"
 
 int64_t
 request_now_mono_ms(void)
@@ -172,8 +173,15 @@ request_init_api(struct request *req, const struct settings *s,
 	r = init_common(req, url, s->timeout_ms, ca);
 	if (r < 0)
 		goto out;
-	req->secret = token;
+	/* The bearer token goes out in clear text nowhere. */
+	curl_easy_setopt(req->easy, CURLOPT_PROTOCOLS_STR, "https");
 	r = -ENOMEM;
+	/* Our own copy: the worker may swap its token (SIGHUP, a rotated
+	 * file) while this request is in flight, and the answer must still
+	 * be redacted against the token it was sent with. */
+	req->secret = secret_dup(token);
+	if (!req->secret)
+		goto out;
 	if (asprintf(&auth, "Authorization: Bearer %s", token) < 0) {
 		auth = NULL;
 		goto out;
@@ -277,39 +285,6 @@ classify_transport(struct request *req, CURLcode code)
 	}
 }
 
-/*
- * Replaces every copy of secret in text with "(redacted)". A proxy or a
- * wrong api_url may echo the Authorization header in its error body, and
- * that body becomes the reason in /health, the log and STATUS=.
- */
-static void
-redact(char *text, size_t size, const char *secret)
-{
-	static const char mask[] = "(redacted)";
-	size_t slen = secret ? strlen(secret) : 0;
-	if (slen == 0 || !strstr(text, secret))
-		return;
-	char *out = malloc(size);
-	if (!out) {
-		/* Fail closed: no reason at all rather than the token. */
-		text[0] = '\0';
-		return;
-	}
-	size_t o = 0;
-	for (const char *p = text; *p && o + 1 < size;) {
-		if (strncmp(p, secret, slen) == 0) {
-			for (const char *m = mask; *m && o + 1 < size; m++)
-				out[o++] = *m;
-			p += slen;
-		} else {
-			out[o++] = *p++;
-		}
-	}
-	out[o] = '\0';
-	memcpy(text, out, o + 1);
-	free(out);
-}
-
 void
 request_complete(struct request *req, CURLcode code, bool check_json)
 {
@@ -326,8 +301,11 @@ request_complete(struct request *req, CURLcode code, bool check_json)
 	/* We cut the body off ourselves: the answer itself was fine. */
 	bool cut = code == CURLE_WRITE_ERROR && req->truncated;
 	if (code != CURLE_OK && !cut) {
+		/* curl's message is cut to its own buffer already: redact what
+		 * is left of any fragment, then the reason built from it. */
+		secret_redact(req->errbuf, sizeof(req->errbuf), req->secret);
 		classify_transport(req, code);
-		redact(r->reason, sizeof(r->reason), req->secret);
+		secret_redact(r->reason, sizeof(r->reason), req->secret);
 		/* A status line may have arrived before the failure, but
 		 * without a whole answer the transport failure is the news. */
 		r->http_status = 0;
@@ -348,8 +326,10 @@ request_complete(struct request *req, CURLcode code, bool check_json)
 		return;
 	}
 	response_error_reason(req->body, req->body_len, req->truncated,
-			      r->reason, sizeof(r->reason));
-	redact(r->reason, sizeof(r->reason), req->secret);
+			      req->secret, r->reason, sizeof(r->reason));
+	/* Already redacted before any cut; this catches what no rule of the
+	 * parser foresaw. */
+	secret_redact(r->reason, sizeof(r->reason), req->secret);
 }
 
 void
@@ -357,7 +337,12 @@ request_cleanup(struct request *req)
 {
 	if (req->easy)
 		curl_easy_cleanup(req->easy);
+	/* One of the header lines carries the token. */
+	for (struct curl_slist *h = req->headers; h; h = h->next)
+		secret_wipe(h->data, strlen(h->data));
 	curl_slist_free_all(req->headers);
+	secret_free(req->secret);
 	req->easy = NULL;
 	req->headers = NULL;
+	req->secret = NULL;
 }

@@ -1,6 +1,7 @@
 #include <stdbool.h>
 #include <stdint.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 #include <time.h>
 
@@ -8,6 +9,7 @@
 #include <curl/curl.h>
 
 #include "response.h"
+#include "secret.h"
 
 /*
  * Longest reason this module writes, whatever out_size the caller offers:
@@ -163,6 +165,34 @@ sanitize(char *dst, size_t dst_size, const char *src, size_t n, size_t cap)
 	}
 	dst[pos] = '\0';
 	return pos;
+}
+
+/*
+ * sanitize() after redacting secret from src: the cut comes last, so it
+ * can only ever shorten the mask, never expose a piece of the secret.
+ */
+static size_t
+sanitize_redacted(char *dst, size_t dst_size, const char *src, size_t n,
+		  size_t cap, const char *secret)
+{
+	if (!secret || !*secret)
+		return sanitize(dst, dst_size, src, n, cap);
+	/* Each replaced character may become a whole mask. */
+	size_t size = n * (sizeof(SECRET_MASK) - 1) + 1;
+	char *copy = malloc(size);
+	if (!copy) {
+		if (dst_size > 0)
+			dst[0] = '\0';
+		return 0;
+	}
+	for (size_t i = 0; i < n; i++)
+		copy[i] = src[i] ? src[i] : '?';
+	copy[n] = '\0';
+	secret_redact(copy, size, secret);
+	size_t written = sanitize(dst, dst_size, copy, strlen(copy), cap);
+	secret_wipe(copy, size);
+	free(copy);
+	return written;
 }
 
 void
@@ -328,7 +358,8 @@ looks_like_html(const char *body, size_t len)
  * gateway's 504 page keeps it in <head>, well inside RESPONSE_BODY_MAX.
  */
 static void
-html_title(const char *body, size_t len, char *title, size_t title_size)
+html_title(const char *body, size_t len, const char *secret, char *title,
+	   size_t title_size)
 {
 	const char *p, *end = body + len, *text, *close;
 	size_t rest;
@@ -349,8 +380,9 @@ html_title(const char *body, size_t len, char *title, size_t title_size)
 	text++;
 	rest = (size_t)(end - text);
 	close = memchr(text, '<', rest);
-	sanitize(title, title_size, text,
-		 close != NULL ? (size_t)(close - text) : rest, TITLE_CAP);
+	sanitize_redacted(title, title_size, text,
+			  close != NULL ? (size_t)(close - text) : rest, TITLE_CAP,
+			  secret);
 }
 
 /*
@@ -420,7 +452,7 @@ first_error(const cJSON *json)
  * error_description or error, else a note of what the document was.
  */
 static void
-json_reason(const cJSON *json, char *buf, size_t buf_size)
+json_reason(const cJSON *json, const char *secret, char *buf, size_t buf_size)
 {
 	const cJSON *err;
 	const char *text = NULL, *type;
@@ -442,7 +474,8 @@ json_reason(const cJSON *json, char *buf, size_t buf_size)
 	if (text == NULL)
 		text = nonblank_string(json, "error");
 	if (text != NULL) {
-		sanitize(buf, buf_size, text, strlen(text), REASON_CAP);
+		sanitize_redacted(buf, buf_size, text, strlen(text), REASON_CAP,
+				  secret);
 		return;
 	}
 
@@ -450,8 +483,8 @@ json_reason(const cJSON *json, char *buf, size_t buf_size)
 	if (type != NULL) {
 		char type_buf[48];
 
-		sanitize(type_buf, sizeof(type_buf), type, strlen(type),
-			 sizeof(type_buf) - 1);
+		sanitize_redacted(type_buf, sizeof(type_buf), type, strlen(type),
+				  sizeof(type_buf) - 1, secret);
 		snprintf(buf, buf_size, "%s without a message", type_buf);
 	} else {
 		put(buf, buf_size, "JSON without an error message");
@@ -460,7 +493,7 @@ json_reason(const cJSON *json, char *buf, size_t buf_size)
 
 void
 response_error_reason(const char *body, size_t len, bool truncated,
-		      char *out, size_t out_size)
+		      const char *secret, char *out, size_t out_size)
 {
 	char buf[REASON_CAP + 1];
 	cJSON *json;
@@ -478,7 +511,7 @@ response_error_reason(const char *body, size_t len, bool truncated,
 	if (looks_like_html(body, len)) {
 		char title[TITLE_CAP + 1];
 
-		html_title(body, len, title, sizeof(title));
+		html_title(body, len, secret, title, sizeof(title));
 		if (title[0] != '\0')
 			snprintf(buf, sizeof(buf), "HTML error page (%s)",
 				 title);
@@ -490,7 +523,7 @@ response_error_reason(const char *body, size_t len, bool truncated,
 
 	json = parse_json(body, len, false);
 	if (json != NULL) {
-		json_reason(json, buf, sizeof(buf));
+		json_reason(json, secret, buf, sizeof(buf));
 		cJSON_Delete(json);
 	} else if (truncated) {
 		snprintf(buf, sizeof(buf),

@@ -10,7 +10,13 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include <openssl/err.h>
+#include <openssl/pem.h>
+#include <openssl/x509.h>
+
+#include "file.h"
 #include "log.h"
+#include "secret.h"
 #include "settings.h"
 
 /*
@@ -33,8 +39,23 @@
 #define DURATION_MAX_MS (168 * 3600 * INT64_C(1000))
 #define DURATION_MAX_TEXT "168h"
 #define THRESHOLD_MAX 1000
-/* Longest stray word echoed back; a longer one may be a pasted token. */
+/* Longest stray word or rejected value echoed back in an error; a longer
+ * one may be a pasted token, and is described by its length instead. */
 #define ECHO_ARGUMENT_MAX 32
+/* Paths are shown in errors (they are not secrets) up to this length. */
+#define ECHO_PATH_MAX 256
+/* One error line, whatever it quotes: errors go to a terminal or a log. */
+#define ERROR_MAX 512
+/* A config file is a few dozen short lines; anything bigger is the wrong
+ * file, refused before it is read. */
+#define CONFIG_MAX (64 * 1024)
+#define CONFIG_LINE_MAX 4096
+/* The system CA bundle is about 200 KiB; a private one is smaller. */
+#define CA_FILE_MAX (8 * 1024 * 1024)
+/* Every Intercom access token starts with this (base64 of "tok:"). */
+#define TOKEN_PREFIX "dG9rO"
+#define HTTP_THREADS_MAX 64
+#define MAX_CONNECTIONS_MAX 1000000
 
 #define CREDENTIAL_NAME "intercom-access-token"
 #define ENV_TOKEN "INTERCOM_ACCESS_TOKEN"
@@ -79,6 +100,9 @@ enum setting_id {
 	SETTING_WEBHOOK_SECRET_FILE,
 	SETTING_LOG_FORMAT,
 	SETTING_LOG_LEVEL,
+	SETTING_HTTP_THREADS,
+	SETTING_MAX_CONNECTIONS,
+	SETTING_CONNECTION_TIMEOUT,
 	SETTING_COUNT,
 };
 
@@ -141,6 +165,12 @@ static const struct setting_def settings_table[SETTING_COUNT] = {
 		"INTERCOM_HEALTHD_LOG_FORMAT", "text" },
 	[SETTING_LOG_LEVEL] = { "log_level", "--log-level",
 		"INTERCOM_HEALTHD_LOG_LEVEL", "info" },
+	[SETTING_HTTP_THREADS] = { "http_threads", "--http-threads",
+		"INTERCOM_HEALTHD_HTTP_THREADS", "1" },
+	[SETTING_MAX_CONNECTIONS] = { "max_connections", "--max-connections",
+		"INTERCOM_HEALTHD_MAX_CONNECTIONS", "4096" },
+	[SETTING_CONNECTION_TIMEOUT] = { "connection_timeout", "--connection-timeout",
+		"INTERCOM_HEALTHD_CONNECTION_TIMEOUT", "10s" },
 };
 
 static const struct {
@@ -221,29 +251,23 @@ xasprintf(const char *fmt, ...)
 	return p;
 }
 
-/* Plain stores the compiler may not drop, unlike a memset before free(). */
-static void
-wipe(void *p, size_t len)
-{
-	volatile unsigned char *v = p;
-	while (len--)
-		*v++ = 0;
-}
-
 /*
- * Copies at most 64 bytes of text for an error message, keeping the message
- * on one line: control and non-ASCII bytes become \xNN, and with quotes,
- * '"' and '\' are escaped. Caller frees.
+ * Copies text for an error message, keeping the message on one line:
+ * control and non-ASCII bytes become \xNN, and with quotes, '"' and '\'
+ * are escaped. Text longer than max, or shaped like an access token, is
+ * not copied at all but described ("a value of 60 characters"): an error
+ * must never echo a pasted token, whole or in part. Caller frees.
  */
 static char *
-escape(const char *text, size_t len, bool quotes)
+escape(const char *text, size_t len, bool quotes, size_t max)
 {
-	size_t shown = len > 64 ? 64 : len;
-	char *out = xmalloc(shown * 4 + 8);
+	if (len > max || (len >= 5 && strncmp(text, TOKEN_PREFIX, 5) == 0))
+		return xasprintf("(a value of %zu characters, not shown)", len);
+	char *out = xmalloc(len * 4 + 8);
 	char *o = out;
 	if (quotes)
 		*o++ = '"';
-	for (size_t i = 0; i < shown; i++) {
+	for (size_t i = 0; i < len; i++) {
 		unsigned char c = (unsigned char)text[i];
 		if (c < 0x20 || c >= 0x7f) {
 			o += sprintf(o, "\\x%02x", c);
@@ -255,24 +279,29 @@ escape(const char *text, size_t len, bool quotes)
 	}
 	if (quotes)
 		*o++ = '"';
-	if (shown < len) {
-		memcpy(o, "...", 3);
-		o += 3;
-	}
 	*o = '\0';
 	return out;
 }
 
+/* A rejected value or word, quoted. */
 static char *
 quote(const char *text)
 {
-	return escape(text, strlen(text), true);
+	return escape(text, strlen(text), true, ECHO_ARGUMENT_MAX);
 }
 
+/* An unknown key or flag, bare. */
 static char *
 show(const char *text)
 {
-	return escape(text, strlen(text), false);
+	return escape(text, strlen(text), false, ECHO_ARGUMENT_MAX);
+}
+
+/* A path: longer than a value may be, but still bounded. */
+static char *
+show_path(const char *text)
+{
+	return escape(text, strlen(text), false, ECHO_PATH_MAX);
 }
 
 /* Records the first error; returns -EINVAL for `return fail(...)`. */
@@ -285,6 +314,8 @@ fail(struct loader *ld, const char *fmt, ...)
 		va_start(ap, fmt);
 		ld->err = xvasprintf(fmt, ap);
 		va_end(ap);
+		if (strlen(ld->err) > ERROR_MAX)
+			strcpy(ld->err + ERROR_MAX - 3, "...");
 	}
 	return -EINVAL;
 }
@@ -370,70 +401,47 @@ strip_newlines(const char *buf, size_t len)
 int
 settings_read_secret_file(const char *path, char **out, char **err)
 {
-	char buf[SECRET_MAX + 1];
+	char *buf = NULL;
 	size_t len = 0;
-	char *shown = show(path);
+	char *shown = show_path(path);
 	char *msg = NULL;
-	int rc = 0;
 
-	int fd = open(path, O_RDONLY | O_CLOEXEC | O_NOCTTY);
-	if (fd < 0) {
-		rc = -errno;
-		msg = xasprintf("cannot open %s: %s", shown, strerror(-rc));
+	int rc = file_read_regular(path, SECRET_MAX, &buf, &len);
+	if (rc < 0) {
+		char why[64];
+		if (rc == -EINVAL || rc == -EFBIG)
+			msg = xasprintf("%s is %s", shown,
+					file_problem(rc, SECRET_MAX, why, sizeof(why)));
+		else
+			msg = xasprintf("cannot read %s: %s", shown, strerror(-rc));
 		goto out;
 	}
-	for (;;) {
-		ssize_t n = read(fd, buf + len, sizeof(buf) - len);
-		if (n < 0 && errno == EINTR)
-			continue;
-		if (n < 0) {
-			rc = -errno;
-			msg = xasprintf("cannot read %s: %s", shown, strerror(-rc));
-			goto out;
-		}
-		if (n == 0)
-			break;
-		len += (size_t)n;
-		if (len == sizeof(buf)) {
-			rc = -EFBIG;
-			msg = xasprintf("%s is larger than %d bytes", shown, SECRET_MAX);
-			goto out;
-		}
-	}
 
-	len = strip_newlines(buf, len);
+	size_t kept = strip_newlines(buf, len);
 	size_t at = 0;
-	const char *problem = secret_problem(buf, len, &at);
+	const char *problem = secret_problem(buf, kept, &at);
 	if (problem) {
 		rc = -EINVAL;
-		if (len == 0)
+		if (kept == 0)
 			msg = xasprintf("%s is empty", shown);
 		else
 			msg = xasprintf("%s %s at byte %zu (only a trailing newline is ignored)",
 					shown, problem, at);
 		goto out;
 	}
-	*out = xstrndup(buf, len);
+	*out = xstrndup(buf, kept);
 
 out:
-	if (fd >= 0)
-		close(fd);
-	wipe(buf, sizeof(buf));
+	if (buf) {
+		secret_wipe(buf, len);
+		free(buf);
+	}
 	free(shown);
 	if (rc < 0 && err)
 		*err = msg;
 	else
 		free(msg);
 	return rc;
-}
-
-void
-settings_free_secret(char *secret)
-{
-	if (!secret)
-		return;
-	wipe(secret, strlen(secret));
-	free(secret);
 }
 
 /*
@@ -457,34 +465,22 @@ secret_from_env(struct loader *ld, const char *setting, const char *name,
 }
 
 /*
- * Replaces every occurrence of the secret in *text by "(redacted)". The
- * loader never formats a secret into a message; this is the second lock,
- * for a secret pasted into some other setting (INTERCOM_HEALTHD_API_URL
- * set to the token by mistake would otherwise be echoed).
+ * Redacts the secret (see secret_redact()) from the heap string *text. The
+ * loader never formats a secret into a message on purpose; this is the
+ * second lock, for a secret pasted into some other setting
+ * (INTERCOM_HEALTHD_API_URL set to the token by mistake).
  */
 static void
-redact(char **text, const char *secret, size_t len)
+redact(char **text, const char *secret)
 {
-	/* Shorter "secrets" would match ordinary words of the message. */
-	if (!*text || !secret || len < 4)
+	if (!*text || !secret_leaks(*text, secret))
 		return;
-	const char *found = NULL;
-	for (const char *p = *text; *p; p++) {
-		if (strncmp(p, secret, len) == 0) {
-			found = p;
-			break;
-		}
-	}
-	if (!found)
-		return;
-	char *head = xstrndup(*text, (size_t)(found - *text));
-	char *rest = xstrdup(found + len);
-	redact(&rest, secret, len);
-	char *joined = xasprintf("%s(redacted)%s", head, rest);
-	free(head);
-	free(rest);
+	size_t size = strlen(*text) * (sizeof(SECRET_MASK) - 1) + 1;
+	char *out = xmalloc(size);
+	strcpy(out, *text);
+	secret_redact(out, size, secret);
 	free(*text);
-	*text = joined;
+	*text = out;
 }
 
 /* ---- parsing values --------------------------------------------------- */
@@ -689,7 +685,7 @@ parse_command_option(struct loader *ld, const char *name, size_t len,
 {
 	struct settings *s = ld->s;
 	const char *value;
-	char *shown = escape(name, len, false);
+	char *shown = escape(name, len, false, ECHO_ARGUMENT_MAX);
 	int rc = 0;
 
 	bool is_config = name_is(name, len, "--config");
@@ -745,7 +741,7 @@ parse_command_option(struct loader *ld, const char *name, size_t len,
 	} else if (is_scan) {
 		struct stat st;
 		if (stat(value, &st) < 0) {
-			char *p = show(value);
+			char *p = show_path(value);
 			rc = fail(ld, "--scan: cannot read %s: %s", p, strerror(errno));
 			free(p);
 		} else {
@@ -811,7 +807,7 @@ parse_args(struct loader *ld, int argc, char **argv)
 		/* Before anything else, and never echoing what follows '='. */
 		if (name_is(arg, len, "--token") || name_is(arg, len, "--access-token") ||
 		    name_is(arg, len, "--intercom-access-token")) {
-			char *shown = escape(arg, len, false);
+			char *shown = escape(arg, len, false, ECHO_ARGUMENT_MAX);
 			int rc = fail(ld, "%s: " TOKEN_ARGV_ERROR, shown);
 			free(shown);
 			return rc;
@@ -969,45 +965,52 @@ read_config(struct loader *ld)
 		return 0;
 	ld->s->config_file = xstrdup(path);
 
-	char *shown = show(path);
-	char *line = NULL;
+	char *shown = show_path(path);
+	char *text = NULL;
 	size_t size = 0;
-	unsigned lineno = 0;
-	int rc = 0;
-
-	FILE *f = fopen(path, "re");
-	if (!f) {
+	int rc = file_read_regular(path, CONFIG_MAX, &text, &size);
+	if (rc < 0) {
+		char why[64];
 		rc = fail(ld, "config: cannot read %s (from %s): %s", shown, source,
-			  strerror(errno));
+			  file_problem(rc, CONFIG_MAX, why, sizeof(why)));
 		goto out;
 	}
-	for (;;) {
-		errno = 0;
-		ssize_t n = getline(&line, &size, f);
-		if (n < 0) {
-			/* A directory opens fine and fails here with EISDIR. */
-			if (ferror(f))
-				rc = fail(ld, "config: cannot read %s (from %s): %s", shown,
-					  source, strerror(errno ? errno : EIO));
+	if (memchr(text, '\0', size)) {
+		rc = fail(ld, "config: %s (from %s) is not a text file (it contains a NUL byte)",
+			  shown, source);
+		goto out;
+	}
+
+	unsigned lineno = 0;
+	for (char *line = text; line < text + size;) {
+		char *nl = strchr(line, '\n');
+		size_t len = nl ? (size_t)(nl - line) : strlen(line);
+		char *next = nl ? nl + 1 : line + len;
+		lineno++;
+		if (len > CONFIG_LINE_MAX) {
+			rc = fail(ld, "config: %s:%u (from %s): line longer than %d characters",
+				  shown, lineno, source, CONFIG_LINE_MAX);
 			break;
 		}
-		lineno++;
-		size_t len = strip_newlines(line, (size_t)n);
+		len = strip_newlines(line, len);
 		line[len] = '\0';
 		const char *p = trim_left(line);
-		if (*p == '\0' || *p == '#')
-			continue;
-		char *where = xasprintf("%s:%u", shown, lineno);
-		rc = parse_config_line(ld, p, where);
-		free(where);
-		if (rc < 0)
-			break;
+		if (*p != '\0' && *p != '#') {
+			char *where = xasprintf("%s:%u", shown, lineno);
+			rc = parse_config_line(ld, p, where);
+			free(where);
+			if (rc < 0)
+				break;
+		}
+		line = next;
 	}
 
 out:
-	if (f)
-		fclose(f);
-	free(line);
+	if (text) {
+		/* A token pasted into the wrong file must not linger. */
+		secret_wipe(text, size);
+		free(text);
+	}
 	free(shown);
 	return rc;
 }
@@ -1196,6 +1199,15 @@ resolve_api_url(struct loader *ld)
 	rc = resolve_url(ld, SETTING_API_URL, &s->api_url);
 	if (rc < 0)
 		return rc;
+	if (strncasecmp(s->api_url, "https://", 8) != 0) {
+		const char *src;
+		value_of(ld, SETTING_API_URL, &src);
+		char *q = quote(s->api_url);
+		rc = fail(ld, "api_url: %s (from %s) must start with https://: the bearer"
+			  " token never goes out in clear text", q, src);
+		free(q);
+		return rc;
+	}
 	size_t len = strlen(s->api_url);
 	if (len > 0 && s->api_url[len - 1] == '/')
 		s->api_url[len - 1] = '\0';
@@ -1218,6 +1230,34 @@ resolve_probe_path(struct loader *ld)
 	return rc;
 }
 
+/*
+ * How many certificates a PEM bundle holds, or -1 when something in it is
+ * not PEM. A bundle that curl cannot use would otherwise be accepted at
+ * start and fail every probe with a TLS error.
+ */
+static int
+count_pem_certificates(const char *pem, size_t len)
+{
+	BIO *bio = BIO_new_mem_buf(pem, (int)len);
+	if (!bio)
+		abort();
+	int count = 0;
+	X509 *cert;
+	while ((cert = PEM_read_bio_X509(bio, NULL, NULL, NULL))) {
+		X509_free(cert);
+		count++;
+	}
+	/* The loop ends at the end of the data (PEM_R_NO_START_LINE) or at
+	 * a block it could not decode. */
+	unsigned long e = ERR_peek_last_error();
+	if (ERR_GET_LIB(e) == ERR_LIB_PEM &&
+	    ERR_GET_REASON(e) == PEM_R_NO_START_LINE)
+		e = 0;
+	ERR_clear_error();
+	BIO_free(bio);
+	return e ? -1 : count;
+}
+
 static int
 resolve_ca_file(struct loader *ld)
 {
@@ -1226,27 +1266,30 @@ resolve_ca_file(struct loader *ld)
 	if (!path)
 		return 0;
 
-	/* Checked here so a typo fails at startup, not at the first probe. */
-	int fd = open(path, O_RDONLY | O_CLOEXEC | O_NOCTTY);
-	struct stat st;
-	int err = 0;
-	if (fd < 0)
-		err = errno;
-	else if (fstat(fd, &st) < 0)
-		err = errno;
-	else if (S_ISDIR(st.st_mode))
-		err = EISDIR;
-	if (fd >= 0)
-		close(fd);
-	if (err) {
-		char *shown = show(path);
-		int rc = fail(ld, "ca_file: cannot read %s (from %s): %s", shown, src,
-			      strerror(err));
-		free(shown);
-		return rc;
+	/* Checked here so a typo or a junk file fails at startup, not at
+	 * every probe. */
+	char *pem = NULL;
+	size_t len = 0;
+	char *shown = show_path(path);
+	int rc = file_read_regular(path, CA_FILE_MAX, &pem, &len);
+	if (rc < 0) {
+		char why[64];
+		rc = fail(ld, "ca_file: cannot read %s (from %s): %s", shown, src,
+			  file_problem(rc, CA_FILE_MAX, why, sizeof(why)));
+	} else {
+		int certs = count_pem_certificates(pem, len);
+		if (certs < 0)
+			rc = fail(ld, "ca_file: %s (from %s) is not a PEM certificate bundle:"
+				  " a block in it does not decode", shown, src);
+		else if (certs == 0)
+			rc = fail(ld, "ca_file: %s (from %s) holds no PEM certificate"
+				  " (-----BEGIN CERTIFICATE-----)", shown, src);
+		else
+			ld->s->ca_file = xstrdup(path);
 	}
-	ld->s->ca_file = xstrdup(path);
-	return 0;
+	free(pem);
+	free(shown);
+	return rc;
 }
 
 static int
@@ -1494,6 +1537,13 @@ resolve_all(struct loader *ld)
 	    (rc = resolve_int(ld, SETTING_SUCCESS_THRESHOLD, 1, THRESHOLD_MAX, false,
 			      &s->success_threshold)) < 0 ||
 	    (rc = resolve_bool(ld, SETTING_DEGRADED_OK, &s->degraded_ok)) < 0 ||
+	    (rc = resolve_int(ld, SETTING_HTTP_THREADS, 1, HTTP_THREADS_MAX, false,
+			      &s->http_threads)) < 0 ||
+	    (rc = resolve_int(ld, SETTING_MAX_CONNECTIONS, 1, MAX_CONNECTIONS_MAX, false,
+			      &s->max_connections)) < 0 ||
+	    /* libmicrohttpd counts its idle timeout in whole seconds. */
+	    (rc = resolve_duration(ld, SETTING_CONNECTION_TIMEOUT, 1000,
+				   &s->connection_timeout_ms)) < 0 ||
 	    (rc = resolve_status_url(ld)) < 0 ||
 	    (rc = resolve_url(ld, SETTING_WEBHOOK_URL, &s->webhook_url)) < 0)
 		return rc;
@@ -1512,6 +1562,44 @@ resolve_all(struct loader *ld)
 	if ((rc = resolve_token(ld)) < 0)
 		return rc;
 	return resolve_webhook_secret(ld);
+}
+
+/* Redacts the secret in the file a setting names, if it can be read. */
+static void
+redact_file_secret(struct loader *ld, const char *path)
+{
+	char *secret = NULL;
+	if (path && settings_read_secret_file(path, &secret, NULL) == 0) {
+		redact(&ld->err, secret);
+		secret_free(secret);
+	}
+}
+
+/*
+ * Before an error leaves the loader: whatever secret it may quote, from
+ * whichever source, is redacted. Secrets not loaded yet (the error came
+ * first) are read now for that purpose alone, so a token pasted into
+ * `interval` is caught even when its file is read after the error.
+ */
+static void
+redact_secrets(struct loader *ld)
+{
+	const char *src;
+	redact(&ld->err, env_lookup(ld->envp, ENV_TOKEN));
+	redact(&ld->err, env_lookup(ld->envp, ENV_WEBHOOK_SECRET));
+	redact(&ld->err, ld->s->token);
+	redact(&ld->err, ld->s->webhook_secret);
+	if (!ld->s->token) {
+		redact_file_secret(ld, value_of(ld, SETTING_TOKEN_FILE, &src));
+		const char *dir = env_lookup(ld->envp, "CREDENTIALS_DIRECTORY");
+		if (dir && *dir) {
+			char *credential = xasprintf("%s/" CREDENTIAL_NAME, dir);
+			redact_file_secret(ld, credential);
+			free(credential);
+		}
+	}
+	if (!ld->s->webhook_secret)
+		redact_file_secret(ld, value_of(ld, SETTING_WEBHOOK_SECRET_FILE, &src));
 }
 
 int
@@ -1534,16 +1622,7 @@ settings_load(struct settings *s, enum command cmd, int argc, char **argv,
 
 out:
 	if (rc < 0) {
-		const char *token = env_lookup(envp, ENV_TOKEN);
-		const char *secret = env_lookup(envp, ENV_WEBHOOK_SECRET);
-		if (token)
-			redact(&ld.err, token, strip_newlines(token, strlen(token)));
-		if (secret)
-			redact(&ld.err, secret, strip_newlines(secret, strlen(secret)));
-		if (s->token)
-			redact(&ld.err, s->token, strlen(s->token));
-		if (s->webhook_secret)
-			redact(&ld.err, s->webhook_secret, strlen(s->webhook_secret));
+		redact_secrets(&ld);
 		settings_finish(s);
 		if (err && ld.err)
 			*err = ld.err;
@@ -1563,8 +1642,8 @@ settings_finish(struct settings *s)
 {
 	if (!s)
 		return;
-	settings_free_secret(s->token);
-	settings_free_secret(s->webhook_secret);
+	secret_free(s->token);
+	secret_free(s->webhook_secret);
 	free(s->token_origin);
 	free(s->token_file);
 	free(s->api_url);
@@ -1613,6 +1692,8 @@ settings_log(const struct settings *s)
 {
 	char url[1024];
 	char interval[32], timeout[32], latency[32], stale[32], status[32];
+	char conn_timeout[32];
+	format_duration(s->connection_timeout_ms, conn_timeout, sizeof(conn_timeout));
 	format_duration(s->interval_ms, interval, sizeof(interval));
 	format_duration(s->timeout_ms, timeout, sizeof(timeout));
 	format_duration(s->degraded_latency_ms, latency, sizeof(latency));
@@ -1646,6 +1727,8 @@ settings_log(const struct settings *s)
 		log_info("webhook_secret: set (env " ENV_WEBHOOK_SECRET ")");
 	else
 		log_info("webhook_secret: unset");
+	log_info("http_threads: %d, max_connections: %d, connection_timeout: %s",
+		 s->http_threads, s->max_connections, conn_timeout);
 	log_info("log_format: %s, log_level: %s",
 		 s->log_format == LOG_FORMAT_JSON ? "json" : "text",
 		 log_level_name(s->log_level));

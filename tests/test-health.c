@@ -222,6 +222,22 @@ START_TEST(backoff_sources_and_clamps)
 	r.rate_limit.reset = now / 1000 + 100000;
 	ck_assert_int_eq(health_backoff_ms(&r, now), HEALTH_BACKOFF_MAX_MS);
 
+	/* Hostile extremes saturate instead of wrapping to "no wait". */
+	r.server_date_s = -1;
+	r.rate_limit.reset = INT64_MAX;
+	ck_assert_int_eq(health_backoff_ms(&r, now), HEALTH_BACKOFF_MAX_MS);
+	r.server_date_s = 0;
+	ck_assert_int_eq(health_backoff_ms(&r, now), HEALTH_BACKOFF_MAX_MS);
+	r.rate_limit.reset = INT64_MIN;
+	r.server_date_s = INT64_MAX;
+	ck_assert_int_eq(health_backoff_ms(&r, now), 0);
+	r.rate_limit.has_reset = false;
+	r.retry_after_s = INT64_MAX;
+	ck_assert_int_eq(health_backoff_ms(&r, now), HEALTH_BACKOFF_MAX_MS);
+	r.retry_after_s = INT64_MAX / 1000 + 1;
+	ck_assert_int_eq(health_backoff_ms(&r, now), HEALTH_BACKOFF_MAX_MS);
+	r.retry_after_s = -1;
+
 	/* Not a 429: no back-off. */
 	struct probe_result ok = probe(200, 1000);
 	ck_assert_int_eq(health_backoff_ms(&ok, now), 0);

@@ -6,6 +6,7 @@
 #include <string.h>
 
 #include "response.h"
+#include "secret.h"
 
 /*
  * Every input goes through an exact-size heap copy with no terminating
@@ -67,7 +68,7 @@ reason_sized(const char *body, size_t n, bool truncated, size_t out_size)
 	char *copy = copy_exact(body, n);
 
 	memset(out, 'Z', sizeof(out));
-	response_error_reason(copy, n, truncated, out, out_size);
+	response_error_reason(copy, n, truncated, NULL, out, out_size);
 	free(copy);
 	return out;
 }
@@ -216,6 +217,15 @@ START_TEST(test_header_overflow)
 	ck_assert(!r.rate_limit.has_reset);
 	header("Retry-After: 18446744073709551617\r\n");
 	ck_assert_int_eq(r.retry_after_s, -1);
+	/* A reset past 9999-12-31 is garbage: every reader would overflow
+	 * converting it to milliseconds (and print 1969). */
+	header("X-RateLimit-Reset: 9223372036854775807\r\n");
+	ck_assert(!r.rate_limit.has_reset);
+	header("X-RateLimit-Reset: 253402300800\r\n");
+	ck_assert(!r.rate_limit.has_reset);
+	header("X-RateLimit-Reset: 253402300799\r\n");
+	ck_assert(r.rate_limit.has_reset);
+	ck_assert_int_eq(r.rate_limit.reset, INT64_C(253402300799));
 
 	/* Leading zeros are still the same number. */
 	header("X-RateLimit-Limit: 0000000000000000000000000167\r\n");
@@ -598,7 +608,7 @@ START_TEST(test_body_empty)
 	ck_assert_str_eq(reason(" \r\n\t "), "empty body");
 	ck_assert_str_eq(reason_n("", 0, true), "empty body");
 	memset(out, 'Z', sizeof(out));
-	response_error_reason(NULL, 12, false, out, 256);
+	response_error_reason(NULL, 12, false, NULL, out, 256);
 	ck_assert_str_eq(out, "empty body");
 
 	ck_assert_str_eq(success(""), "empty body");
@@ -782,6 +792,89 @@ START_TEST(test_random_binary)
 }
 END_TEST
 
+
+/* Shaped like Intercom's, 48 characters. */
+#define SECRET_TOKEN "dG9rOjU3c2VjcmV0LXRlc3QtdG9rZW4tZG8tbm90LWxlYWs="
+
+/* The reason for body with the secret known, into out. */
+static const char *
+reason_secret(const char *body)
+{
+	char *copy = copy_exact(body, strlen(body));
+
+	memset(out, 'Z', sizeof(out));
+	response_error_reason(copy, strlen(body), false, SECRET_TOKEN, out, 256);
+	free(copy);
+	return out;
+}
+
+START_TEST(test_redaction_before_the_cut)
+{
+	/* An echo of the Authorization header that straddles the reason's
+	 * cap at every possible offset: no cut may leave a piece behind. */
+	for (int pad = 100; pad <= 170; pad++) {
+		char body[1024];
+		snprintf(body, sizeof(body),
+			 "{\"type\":\"error.list\",\"errors\":[{\"code\":\"unauthorized\","
+			 "\"message\":\"%*s bad header: Bearer %s\"}]}", pad, "x",
+			 SECRET_TOKEN);
+		const char *got = reason_secret(body);
+		ck_assert_msg(!secret_leaks(got, SECRET_TOKEN), "pad %d: %s", pad, got);
+		ck_assert_msg(strlen(got) <= 160, "pad %d: %zu characters", pad,
+			      strlen(got));
+	}
+	/* The same in an HTML page's <title>, cut shorter. */
+	for (int pad = 40; pad <= 90; pad++) {
+		char body[1024];
+		snprintf(body, sizeof(body),
+			 "<html><head><title>%*s %s</title></head></html>", pad, "x",
+			 SECRET_TOKEN);
+		const char *got = reason_secret(body);
+		ck_assert_msg(!secret_leaks(got, SECRET_TOKEN), "pad %d: %s", pad, got);
+	}
+	/* Whole and short: the mask stands where the token stood. */
+	ck_assert_str_eq(reason_secret("{\"message\":\"token " SECRET_TOKEN " bad\"}"),
+			 "token " SECRET_MASK " bad");
+	/* JSON may escape the token's '/': the decoded text is redacted. */
+	ck_assert_str_eq(reason_secret("{\"message\":\"dG9rOjU3c2Vj\\/cmV0\"}"),
+			 SECRET_MASK "/cmV0");
+}
+END_TEST
+
+START_TEST(test_secret_fragments)
+{
+	char text[64];
+
+	/* Any run of SECRET_FRAGMENT_MIN characters of the secret counts. */
+	snprintf(text, sizeof(text), "a %.*s b", SECRET_FRAGMENT_MIN, SECRET_TOKEN + 20);
+	ck_assert(secret_leaks(text, SECRET_TOKEN));
+	ck_assert(secret_redact(text, sizeof(text), SECRET_TOKEN));
+	ck_assert_str_eq(text, "a " SECRET_MASK " b");
+	/* One character fewer is ordinary text. */
+	snprintf(text, sizeof(text), "a %.*s b", SECRET_FRAGMENT_MIN - 1, SECRET_TOKEN + 20);
+	ck_assert(!secret_leaks(text, SECRET_TOKEN));
+	ck_assert(!secret_redact(text, sizeof(text), SECRET_TOKEN));
+	/* A tail at the very end, as a cut would leave it. */
+	snprintf(text, sizeof(text), "Bearer %.9s", SECRET_TOKEN);
+	secret_redact(text, sizeof(text), SECRET_TOKEN);
+	ck_assert_str_eq(text, "Bearer " SECRET_MASK);
+	/* The mask is longer than a fragment: the result is cut to fit,
+	 * and what is cut is mask, never secret. */
+	char small[12];
+	snprintf(small, sizeof(small), "ab%.8s", SECRET_TOKEN + 3);
+	secret_redact(small, sizeof(small), SECRET_TOKEN);
+	ck_assert_str_eq(small, "ab(redacted");
+	/* No secret, nothing to do. */
+	ck_assert(!secret_redact(text, sizeof(text), NULL));
+	ck_assert(!secret_redact(text, sizeof(text), ""));
+	/* A copy is wiped and freed; NULL is fine. */
+	char *copy = secret_dup(SECRET_TOKEN);
+	ck_assert_str_eq(copy, SECRET_TOKEN);
+	secret_free(copy);
+	secret_free(NULL);
+}
+END_TEST
+
 #define ARRAY_LEN(a) (sizeof(a) / sizeof((a)[0]))
 
 static Suite *
@@ -794,6 +887,8 @@ response_suite(void)
 		const TTest *test;
 	} cases[] = {
 		{ "header_rate_limit", test_header_rate_limit },
+		{ "redaction_before_the_cut", test_redaction_before_the_cut },
+		{ "secret_fragments", test_secret_fragments },
 		{ "header_case_and_spacing", test_header_case_and_spacing },
 		{ "header_bad_numbers", test_header_bad_numbers },
 		{ "header_overflow", test_header_overflow },

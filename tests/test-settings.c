@@ -10,6 +10,7 @@
 #include <unistd.h>
 
 #include "log.h"
+#include "secret.h"
 #include "settings.h"
 
 /*
@@ -17,6 +18,21 @@
  * message (in run()) proves no secret, or a marked half of one, leaks.
  */
 #define MARK "s3cr3t"
+
+/* A real certificate: ca_file is parsed as PEM at start. */
+#define TEST_PEM \
+	"-----BEGIN CERTIFICATE-----\n" \
+	"MIIBnTCCAUOgAwIBAgIUFdSNuZzLofDpvmSZXc7R6vdO4EQwCgYIKoZIzj0EAwIw\n" \
+	"IzEhMB8GA1UEAwwYaW50ZXJjb20taGVhbHRoZCB0ZXN0IENBMCAXDTI2MTEyODEy\n" \
+	"MTYzOFoYDzIxMjYxMTA0MTIxNjM4WjAjMSEwHwYDVQQDDBhpbnRlcmNvbS1oZWFs\n" \
+	"dGhkIHRlc3QgQ0EwWTATBgcqhkjOPQIBBggqhkjOPQMBBwNCAARL1l9q+RtOou23\n" \
+	"ZLnU8f4nGevqqEf4cRUwdw0K03YCQLucqkHO7PNoznb1fntJxorS3UAKtMRGAONd\n" \
+	"RTLzfxYLo1MwUTAdBgNVHQ4EFgQU2Alv06puxG8uOOo2+VLQMmAlEDkwHwYDVR0j\n" \
+	"BBgwFoAU2Alv06puxG8uOOo2+VLQMmAlEDkwDwYDVR0TAQH/BAUwAwEB/zAKBggq\n" \
+	"hkjOPQQDAgNIADBFAiEAiileQgkm2IJe2lkbquW6arSdVgHls1CabgcdZf5Pa64C\n" \
+	"IH1wE+4csxS0oyC25+RClqezy7kVC6jCgcLFBSRgRxVI\n" \
+	"-----END CERTIFICATE-----\n"
+
 #define TOKEN "dG9rOjEy" MARK "AbCdEf0123456789" MARK
 #define TOKEN_ENV "INTERCOM_ACCESS_TOKEN=" TOKEN
 #define FILE_TOKEN "dG9rOkZp" MARK "bGVUb2tlbg" MARK
@@ -372,7 +388,7 @@ END_TEST
 
 START_TEST(precedence_file_values)
 {
-	const char *ca = write_file("ca # 1.pem", "");
+	const char *ca = write_file("ca # 1.pem", TEST_PEM);
 	const char *conf = write_file("a.conf", fmt(
 		"# comment\n"
 		"\n"
@@ -653,7 +669,7 @@ START_TEST(token_file_unreadable)
 {
 	const char *missing = fmt("%s/missing", tmpdir);
 	expect_err(COMMAND_SERVE, ARGV("--token-file", missing), ENV(TOKEN_ENV),
-		   fmt("token_file: cannot open %s: No such file or directory"
+		   fmt("token_file: cannot read %s: No such file or directory"
 		       " (from flag --token-file)", missing));
 	const char *dir = make_dir("dir");
 	const char *conf = write_file("a.conf", fmt("\ntoken_file = %s\n", dir));
@@ -790,10 +806,17 @@ START_TEST(region_and_api_url)
 	ck_assert_str_eq(S.region, "au");
 	ck_assert_str_eq(S.api_url, "https://api.au.intercom.io");
 	/* An explicit api_url wins, even from a lower level than the region. */
-	const char *conf = write_file("a.conf", "api_url = http://127.0.0.1:8080/\n");
+	const char *conf = write_file("a.conf", "api_url = https://127.0.0.1:8080/\n");
 	expect_ok(COMMAND_SERVE, ARGV("--region", "eu", "--config", conf), ENV(TOKEN_ENV));
-	ck_assert_str_eq(S.api_url, "http://127.0.0.1:8080");
+	ck_assert_str_eq(S.api_url, "https://127.0.0.1:8080");
 	ck_assert_str_eq(S.region, "eu");
+	/* The bearer token never goes out in clear text. */
+	const char *plain = write_file("plain.conf", "api_url = http://127.0.0.1:8080/\n");
+	expect_err(COMMAND_SERVE, ARGV("--config", plain), ENV(TOKEN_ENV),
+		   fmt("api_url: \"http://127.0.0.1:8080/\" (from %s:1) must start with"
+		       " https://: the bearer token never goes out in clear text", plain));
+	expect_err_part(COMMAND_CHECK, ARGV("--api-url=HTTP://api.intercom.io"),
+			ENV(TOKEN_ENV), "must start with https://");
 	expect_ok(COMMAND_SERVE, ARGV("--api-url=https://proxy.example.com/intercom//"),
 		  ENV(TOKEN_ENV));
 	ck_assert_str_eq(S.api_url, "https://proxy.example.com/intercom/");
@@ -812,8 +835,8 @@ START_TEST(region_and_api_url)
 		   " contains whitespace or a control character");
 	expect_err(COMMAND_SERVE, ARGV("--api-url="), ENV(TOKEN_ENV),
 		   "api_url: empty value (from flag --api-url)");
-	expect_ok(COMMAND_SERVE, ARGV("--api-url=http://[::1]:8080"), ENV(TOKEN_ENV));
-	ck_assert_str_eq(S.api_url, "http://[::1]:8080");
+	expect_ok(COMMAND_SERVE, ARGV("--api-url=https://[::1]:8080"), ENV(TOKEN_ENV));
+	ck_assert_str_eq(S.api_url, "https://[::1]:8080");
 }
 END_TEST
 
@@ -861,9 +884,21 @@ END_TEST
 
 START_TEST(ca_file)
 {
-	const char *ca = write_file("ca.pem", "-----BEGIN CERTIFICATE-----\n");
+	const char *ca = write_file("ca.pem", TEST_PEM);
 	expect_ok(COMMAND_SERVE, ARGV("--ca-file", ca), ENV(TOKEN_ENV));
 	ck_assert_str_eq(S.ca_file, ca);
+	/* Junk is refused at start, not at every probe as a TLS failure. */
+	const char *junk = write_file("junk.pem", "not a certificate\n");
+	expect_err(COMMAND_SERVE, ARGV("--ca-file", junk), ENV(TOKEN_ENV),
+		   fmt("ca_file: %s (from flag --ca-file) holds no PEM certificate"
+		       " (-----BEGIN CERTIFICATE-----)", junk));
+	const char *broken = write_file("broken.pem", "-----BEGIN CERTIFICATE-----\n"
+					"!!!!\n-----END CERTIFICATE-----\n");
+	expect_err(COMMAND_SERVE, ARGV("--ca-file", broken), ENV(TOKEN_ENV),
+		   fmt("ca_file: %s (from flag --ca-file) is not a PEM certificate bundle:"
+		       " a block in it does not decode", broken));
+	expect_err(COMMAND_SERVE, ARGV("--ca-file", "/dev/zero"), ENV(TOKEN_ENV),
+		   "ca_file: cannot read /dev/zero (from flag --ca-file): not a regular file");
 	ck_assert_ptr_null(S.webhook_url);
 	const char *missing = fmt("%s/none.pem", tmpdir);
 	expect_err(COMMAND_SERVE, NONE,
@@ -1006,12 +1041,19 @@ START_TEST(secrets_never_in_errors)
 		int rc = run(COMMAND_PREFLIGHT, argvs[i], env_both);
 		ck_assert_msg(rc == -EINVAL, "case %zu did not fail", i);
 	}
-	/* A secret pasted into another variable is redacted from the message. */
+	/* A secret pasted into another variable is not echoed: too long to
+	 * show, and shaped like a token. */
 	expect_err(COMMAND_SERVE, NONE, ENV(TOKEN_ENV, "INTERCOM_HEALTHD_REGION=" TOKEN),
-		   "region: invalid value \"(redacted)\" (from env INTERCOM_HEALTHD_REGION):"
-		   " use us, eu or au");
+		   "region: invalid value (a value of 36 characters, not shown)"
+		   " (from env INTERCOM_HEALTHD_REGION): use us, eu or au");
 	expect_err_part(COMMAND_SERVE, NONE,
 			ENV(TOKEN_ENV, WEBHOOK_ENV, "INTERCOM_HEALTHD_LOG_LEVEL=x" WEBHOOK),
+			"(a value of 34 characters, not shown)");
+	/* Short enough to be shown, it is still redacted, whole or in part:
+	 * here 8 of its characters follow an "x". */
+	expect_err_part(COMMAND_SERVE, NONE,
+			ENV(TOKEN_ENV, WEBHOOK_ENV, "INTERCOM_HEALTHD_LOG_LEVEL=x"
+			    "AbCdEf01"),
 			"\"x(redacted)\"");
 	/* Secrets read from files are redacted as well (a path that happens
 	 * to hold the token is as contrived as it gets, but it is a way to
@@ -1019,7 +1061,7 @@ START_TEST(secrets_never_in_errors)
 	const char *good = write_file("good", FILE_TOKEN);
 	expect_err(COMMAND_SERVE, ARGV("--token-file", good, "--webhook-secret-file",
 				       fmt("%s/" FILE_TOKEN, tmpdir)), NONE,
-		   fmt("webhook_secret_file: cannot open %s/(redacted): No such file or"
+		   fmt("webhook_secret_file: cannot read %s/(redacted): No such file or"
 		       " directory (from flag --webhook-secret-file)", tmpdir));
 }
 END_TEST
@@ -1031,8 +1073,8 @@ START_TEST(secret_file_direct)
 	ck_assert_int_eq(settings_read_secret_file(good, &out, &err), 0);
 	ck_assert_str_eq(out, FILE_TOKEN);
 	ck_assert_ptr_null(err);
-	settings_free_secret(out);
-	settings_free_secret(NULL);
+	secret_free(out);
+	secret_free(NULL);
 
 	out = NULL;
 	const char *bad = write_file("bad", MARK "\t" MARK);
@@ -1046,7 +1088,7 @@ START_TEST(secret_file_direct)
 	err = NULL;
 	ck_assert_int_eq(settings_read_secret_file(fmt("%s/none", tmpdir), &out, &err), -ENOENT);
 	ck_assert_ptr_null(out);
-	ck_assert_str_eq(err, fmt("cannot open %s/none: No such file or directory", tmpdir));
+	ck_assert_str_eq(err, fmt("cannot read %s/none: No such file or directory", tmpdir));
 	free(err);
 }
 END_TEST
@@ -1111,7 +1153,8 @@ static const char *const all_keys[] = {
 	"listen", "interval", "timeout", "degraded_latency", "rate_limit_low",
 	"failure_threshold", "success_threshold", "stale_after", "status_interval",
 	"degraded_ok", "status_url", "webhook_url", "webhook_secret_file",
-	"log_format", "log_level",
+	"log_format", "log_level", "http_threads", "max_connections",
+	"connection_timeout",
 };
 #define NKEYS (sizeof(all_keys) / sizeof(all_keys[0]))
 
@@ -1214,6 +1257,125 @@ START_TEST(shipped_config)
 }
 END_TEST
 
+
+/* A token the loader has never seen: only the echo caps protect it. */
+#define STRAY_TOKEN "dG9rOjk4NzY1NDMyMTBmZWRjYmFfc3RyYXlfdG9rZW4="
+
+START_TEST(pasted_token_never_echoed)
+{
+	/* Pasted as a bare line, a base64 token with '=' padding reads as
+	 * key = value: the "unknown setting" error must not show the key. */
+	const char *bare = write_file("bare.conf", "interval = 15s\n" STRAY_TOKEN "\n");
+	expect_err(COMMAND_SERVE, ARGV("--config", bare), ENV(TOKEN_ENV),
+		   fmt("(a value of 43 characters, not shown): unknown setting (from %s:2)",
+		       bare));
+	ck_assert(!secret_leaks(E, STRAY_TOKEN));
+	/* Shorter than the echo cap, but shaped like a token. */
+	const char *shorty = write_file("short.conf", "dG9rOjEyMzQ1 = x\n");
+	expect_err_part(COMMAND_SERVE, ARGV("--config", shorty), ENV(TOKEN_ENV),
+			"(a value of 12 characters, not shown): unknown setting");
+	/* A long unknown key is not echoed either. */
+	const char *longkey = write_file("long.conf",
+					 "abcdefghijklmnopqrstuvwxyz0123456789 = 1\n");
+	expect_err_part(COMMAND_SERVE, ARGV("--config", longkey), ENV(TOKEN_ENV),
+			"(a value of 36 characters, not shown): unknown setting");
+
+	/* With the token in a file, a copy pasted into another setting of
+	 * the config file is caught although the error comes first. */
+	const char *tokfile = write_file("tok", FILE_TOKEN "\n");
+	const char *const pasted[] = {
+		"interval = " FILE_TOKEN "\n",
+		"api_url = " FILE_TOKEN "\n",
+		"api_url = https://" FILE_TOKEN "@\n",
+		"listen = " FILE_TOKEN "\n",
+	};
+	for (size_t i = 0; i < sizeof(pasted) / sizeof(pasted[0]); i++) {
+		const char *conf = write_file(fmt("pasted%zu.conf", i), pasted[i]);
+		const char *tf = fmt("--token-file=%s", tokfile);
+		int rc = run(COMMAND_SERVE, ARGV("--config", conf, tf), NONE);
+		ck_assert_int_eq(rc, -EINVAL);
+		ck_assert_msg(!secret_leaks(E, FILE_TOKEN), "case %zu leaks: %s", i, E);
+		/* token_file set in the same file, after the bad line. */
+		const char *both = write_file(fmt("both%zu.conf", i),
+					      fmt("%stoken_file = %s\n", pasted[i], tokfile));
+		rc = run(COMMAND_SERVE, ARGV("--config", both), NONE);
+		ck_assert_int_eq(rc, -EINVAL);
+		ck_assert_msg(!secret_leaks(E, FILE_TOKEN), "case %zu leaks: %s", i, E);
+	}
+}
+END_TEST
+
+START_TEST(bounded_reads)
+{
+	/* Devices, FIFOs and directories are refused without being read
+	 * (a FIFO with no writer would block forever). */
+	expect_err(COMMAND_SERVE, ARGV("--config=/dev/zero"), ENV(TOKEN_ENV),
+		   "config: cannot read /dev/zero (from flag --config): not a regular file");
+	const char *fifo = tmp_path("fifo");
+	ck_assert_int_eq(mkfifo(fifo, 0600), 0);
+	expect_err(COMMAND_SERVE, ARGV("--config", fifo), ENV(TOKEN_ENV),
+		   fmt("config: cannot read %s (from flag --config): not a regular file",
+		       fifo));
+	expect_err(COMMAND_SERVE, ARGV("--token-file", fifo), NONE,
+		   fmt("token_file: %s is not a regular file (from flag --token-file)",
+		       fifo));
+	expect_err(COMMAND_SERVE, ARGV("--token-file=/dev/zero"), NONE,
+		   "token_file: /dev/zero is not a regular file (from flag --token-file)");
+
+	/* Size and line caps. */
+	size_t big = 70 * 1024;
+	char *text = malloc(big + 1);
+	ck_assert_ptr_nonnull(text);
+	for (size_t i = 0; i < big; i++)
+		text[i] = i % 64 == 63 ? '\n' : '#';
+	const char *huge = write_bytes("huge.conf", text, big);
+	expect_err(COMMAND_SERVE, ARGV("--config", huge), ENV(TOKEN_ENV),
+		   fmt("config: cannot read %s (from flag --config): larger than 65536 bytes",
+		       huge));
+	memset(text, '9', 5000);
+	memcpy(text, "interval = ", 11);
+	const char *wide = write_bytes("wide.conf", text, 5000);
+	expect_err(COMMAND_SERVE, ARGV("--config", wide), ENV(TOKEN_ENV),
+		   fmt("config: %s:1 (from flag --config): line longer than 4096 characters",
+		       wide));
+	free(text);
+
+	/* A megabyte-long number gives a one-line error, not a megabyte. */
+	size_t n = 1024 * 1024;
+	char *env = malloc(n + 64);
+	ck_assert_ptr_nonnull(env);
+	int k = sprintf(env, "INTERCOM_HEALTHD_INTERVAL=");
+	memset(env + k, '7', n);
+	env[k + n] = '\0';
+	expect_err(COMMAND_SERVE, NONE, ENV(TOKEN_ENV, env),
+		   "interval: invalid duration (a value of 1048576 characters, not shown)"
+		   " (from env INTERCOM_HEALTHD_INTERVAL): use 250ms, 5s, 2m, 1h or seconds");
+	free(env);
+}
+END_TEST
+
+START_TEST(http_server_settings)
+{
+	expect_ok(COMMAND_SERVE, NONE, ENV(TOKEN_ENV));
+	ck_assert_int_eq(S.http_threads, 1);
+	ck_assert_int_eq(S.max_connections, 4096);
+	ck_assert_int_eq(S.connection_timeout_ms, 10000);
+	expect_ok(COMMAND_SERVE, ARGV("--http-threads=4", "--max-connections", "100",
+				      "--connection-timeout=2m"), ENV(TOKEN_ENV));
+	ck_assert_int_eq(S.http_threads, 4);
+	ck_assert_int_eq(S.max_connections, 100);
+	ck_assert_int_eq(S.connection_timeout_ms, 120000);
+	expect_err(COMMAND_SERVE, ARGV("--http-threads=0"), ENV(TOKEN_ENV),
+		   "http_threads: 0 (from flag --http-threads) must be between 1 and 64");
+	expect_err(COMMAND_SERVE, NONE, ENV(TOKEN_ENV, "INTERCOM_HEALTHD_MAX_CONNECTIONS=x"),
+		   "max_connections: invalid number \"x\" (from env"
+		   " INTERCOM_HEALTHD_MAX_CONNECTIONS): use a whole number 1-1000000");
+	expect_err(COMMAND_SERVE, ARGV("--connection-timeout=500ms"), ENV(TOKEN_ENV),
+		   "connection_timeout: 500ms (from flag --connection-timeout) must be"
+		   " at least 1s");
+}
+END_TEST
+
 static Suite *
 settings_suite(void)
 {
@@ -1257,6 +1419,9 @@ settings_suite(void)
 		{ "log_never_shows_secrets", log_never_shows_secrets },
 		{ "finish_is_safe", finish_is_safe },
 		{ "shipped_config", shipped_config },
+		{ "pasted_token_never_echoed", pasted_token_never_echoed },
+		{ "bounded_reads", bounded_reads },
+		{ "http_server_settings", http_server_settings },
 	};
 	for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
 		TCase *tc = tcase_create(cases[i].name);

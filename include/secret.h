@@ -1,0 +1,43 @@
+#ifndef INCLUDE_SECRET_H
+#define INCLUDE_SECRET_H
+
+#include <stdbool.h>
+#include <stddef.h>
+
+/*
+ * Secrets (the access token, the webhook secret) in memory: owned copies
+ * that are wiped before they are freed, and redaction of any text that
+ * came from elsewhere and might echo one back.
+ */
+
+/* A run of at least this many characters of a secret, anywhere in a
+ * text, counts as a leak: long enough that ordinary words never match a
+ * random base64 token, short enough that a tail left by a cut is caught. */
+#define SECRET_FRAGMENT_MIN 6
+
+/* Replaces every secret fragment in text (see secret_redact()). */
+#define SECRET_MASK "(redacted)"
+
+/* A copy of secret (caller frees with secret_free()), or NULL when out of
+ * memory. NULL in, NULL out. */
+char *secret_dup(const char *secret);
+
+/* Wipes secret (the compiler may not drop it) and frees it. Accepts NULL. */
+void secret_free(char *secret);
+
+/* Wipes len bytes at p in a way the compiler may not drop. */
+void secret_wipe(void *p, size_t len);
+
+/*
+ * Replaces, in the NUL-terminated text (of buffer size size), every run of
+ * at least SECRET_FRAGMENT_MIN characters that also occurs in secret (or
+ * the whole secret, when it is shorter) with SECRET_MASK. The result is
+ * cut to fit size. A NULL or empty secret changes nothing. Returns true
+ * when something was replaced.
+ */
+bool secret_redact(char *text, size_t size, const char *secret);
+
+/* Does text contain a fragment of secret, as secret_redact() defines it? */
+bool secret_leaks(const char *text, const char *secret);
+
+#endif

@@ -1,0 +1,92 @@
+#include <errno.h>
+#include <fcntl.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "file.h"
+#include "secret.h"
+
+int
+file_read_regular(const char *path, size_t max, char **out, size_t *len)
+{
+	/* O_NONBLOCK: opening a FIFO with no writer would otherwise wait
+	 * for one, forever. */
+	int fd = open(path, O_RDONLY | O_CLOEXEC | O_NOCTTY | O_NONBLOCK);
+	if (fd < 0)
+		return -errno;
+
+	int rc = 0;
+	char *buf = NULL;
+	struct stat st;
+	if (fstat(fd, &st) < 0) {
+		rc = -errno;
+		goto out;
+	}
+	if (S_ISDIR(st.st_mode)) {
+		rc = -EISDIR;
+		goto out;
+	}
+	if (!S_ISREG(st.st_mode)) {
+		rc = -EINVAL;
+		goto out;
+	}
+	if ((unsigned long long)st.st_size > max) {
+		rc = -EFBIG;
+		goto out;
+	}
+	/* The size may change under us: read at most max + 1 to notice. */
+	buf = malloc(max + 2);
+	if (!buf) {
+		rc = -ENOMEM;
+		goto out;
+	}
+	size_t n = 0;
+	for (;;) {
+		ssize_t r = read(fd, buf + n, max + 1 - n);
+		if (r < 0 && errno == EINTR)
+			continue;
+		if (r < 0) {
+			rc = -errno;
+			goto out;
+		}
+		if (r == 0)
+			break;
+		n += (size_t)r;
+		if (n > max) {
+			rc = -EFBIG;
+			goto out;
+		}
+	}
+	buf[n] = '\0';
+	*out = buf;
+	*len = n;
+	buf = NULL;
+out:
+	if (buf) {
+		/* It may have been a secret. */
+		secret_wipe(buf, max + 2);
+		free(buf);
+	}
+	close(fd);
+	return rc;
+}
+
+const char *
+file_problem(int rc, size_t max, char *buf, size_t size)
+{
+	switch (rc) {
+	case -EINVAL:
+		snprintf(buf, size, "not a regular file");
+		break;
+	case -EFBIG:
+		snprintf(buf, size, "larger than %zu bytes", max);
+		break;
+	default:
+		snprintf(buf, size, "%s", strerror(-rc));
+		break;
+	}
+	return buf;
+}

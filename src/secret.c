@@ -1,0 +1,100 @@
+#include <stdlib.h>
+#include <string.h>
+
+#include "secret.h"
+
+void
+secret_wipe(void *p, size_t len)
+{
+	volatile unsigned char *v = p;
+	while (len--)
+		*v++ = 0;
+}
+
+char *
+secret_dup(const char *secret)
+{
+	return secret ? strdup(secret) : NULL;
+}
+
+void
+secret_free(char *secret)
+{
+	if (!secret)
+		return;
+	secret_wipe(secret, strlen(secret));
+	free(secret);
+}
+
+/* The longest n such that text[0..n) occurs somewhere in secret. */
+static size_t
+longest_match(const char *text, const char *secret, size_t slen)
+{
+	size_t best = 0;
+	for (size_t s = 0; s + best < slen; s++) {
+		size_t n = 0;
+		while (text[n] && s + n < slen && text[n] == secret[s + n])
+			n++;
+		if (n > best)
+			best = n;
+	}
+	return best;
+}
+
+static size_t
+fragment_min(size_t slen)
+{
+	return slen < SECRET_FRAGMENT_MIN ? slen : SECRET_FRAGMENT_MIN;
+}
+
+bool
+secret_leaks(const char *text, const char *secret)
+{
+	size_t slen = secret ? strlen(secret) : 0;
+	if (slen == 0 || !text)
+		return false;
+	size_t min = fragment_min(slen);
+	for (const char *p = text; *p; p++) {
+		if (longest_match(p, secret, slen) >= min)
+			return true;
+	}
+	return false;
+}
+
+bool
+secret_redact(char *text, size_t size, const char *secret)
+{
+	if (!text || size == 0 || !secret_leaks(text, secret))
+		return false;
+
+	size_t slen = strlen(secret);
+	size_t min = fragment_min(slen);
+	size_t len = strlen(text);
+	/* The mask may be longer than what it replaces: build the result
+	 * aside, then cut it to the caller's buffer. */
+	size_t cap = len * (sizeof(SECRET_MASK) - 1) + 1;
+	char *out = malloc(cap);
+	if (!out) {
+		/* Fail closed: no text at all rather than a secret. */
+		text[0] = '\0';
+		return true;
+	}
+	size_t o = 0;
+	for (size_t i = 0; i < len;) {
+		size_t n = longest_match(text + i, secret, slen);
+		if (n >= min) {
+			memcpy(out + o, SECRET_MASK, sizeof(SECRET_MASK) - 1);
+			o += sizeof(SECRET_MASK) - 1;
+			i += n;
+		} else {
+			out[o++] = text[i++];
+		}
+	}
+	if (o > size - 1)
+		o = size - 1;
+	memcpy(text, out, o);
+	text[o] = '\0';
+	secret_wipe(out, cap);
+	free(out);
+	return true;
+}
