@@ -2,6 +2,7 @@
 #define INCLUDE_HEALTH_H
 
 #include <pthread.h>
+#include <stdatomic.h>
 #include <stdbool.h>
 #include <stdint.h>
 
@@ -150,7 +151,10 @@ void health_view(const struct health_snapshot *s, int64_t now_mono_ms,
 struct health_store {
 	pthread_mutex_t lock;
 	struct health_snapshot snapshot;
-	uint64_t generation;       /* bumped on each publish */
+	/* Bumped on each publish; readable without the lock, so a reader
+	 * holding an answer rendered from generation N knows whether it is
+	 * still current without copying anything. */
+	atomic_uint_fast64_t generation;
 };
 
 void health_store_init(struct health_store *store,
@@ -161,5 +165,7 @@ void health_store_publish(struct health_store *store,
 /* Copies the latest snapshot into out; returns its generation. */
 uint64_t health_store_read(struct health_store *store,
 			   struct health_snapshot *out);
+/* The generation of the latest snapshot, without copying it. */
+uint64_t health_store_generation(struct health_store *store);
 
 #endif

@@ -65,8 +65,4 @@ void request_complete(struct request *req, CURLcode code, bool check_json);
 /* Frees what request_init_*() allocated. Safe on a zeroed struct. */
 void request_cleanup(struct request *req);
 
-/* Clock helpers, milliseconds. */
-int64_t request_now_mono_ms(void);
-int64_t request_now_real_ms(void);
-
 #endif

@@ -228,7 +228,7 @@ health_store_init(struct health_store *store,
 {
 	pthread_mutex_init(&store->lock, NULL);
 	store->snapshot = *initial;
-	store->generation = 1;
+	atomic_init(&store->generation, 1);
 }
 
 void
@@ -243,7 +243,7 @@ health_store_publish(struct health_store *store,
 {
 	pthread_mutex_lock(&store->lock);
 	store->snapshot = *s;
-	store->generation++;
+	atomic_fetch_add(&store->generation, 1);
 	pthread_mutex_unlock(&store->lock);
 }
 
@@ -252,7 +252,13 @@ health_store_read(struct health_store *store, struct health_snapshot *out)
 {
 	pthread_mutex_lock(&store->lock);
 	*out = store->snapshot;
-	uint64_t generation = store->generation;
+	uint64_t generation = atomic_load(&store->generation);
 	pthread_mutex_unlock(&store->lock);
 	return generation;
+}
+
+uint64_t
+health_store_generation(struct health_store *store)
+{
+	return atomic_load(&store->generation);
 }

@@ -1,16 +1,16 @@
-/* asprintf */
-#define _GNU_SOURCE
-
 #include <errno.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
+#include <sys/prctl.h>
+#include <sys/resource.h>
 #include <unistd.h>
 
 #include <curl/curl.h>
 
+#include "clock.h"
 #include "check_cmd.h"
 #include "config.h"
 #include "health.h"
@@ -19,6 +19,7 @@
 #include "notify.h"
 #include "probe.h"
 #include "request.h"
+#include "secret.h"
 #include "settings.h"
 
 extern char **environ;
@@ -68,6 +69,115 @@ static const char usage[] =
 "\n"
 "Durations: 250ms, 5s, 2m, 1h or seconds. See intercom-healthd(8).\n";
 
+/* Descriptors besides HTTP connections: the listening socket, epoll and
+ * its wake-up pipe, curl's connections and resolver, the log, stdio. */
+#define FD_RESERVE 64
+
+/*
+ * Every thread inherits this mask; signals arrive in the main thread
+ * alone, in sigtimedwait(), with no async-signal-safety puzzles.
+ */
+static void
+block_signals(sigset_t *signals)
+{
+	sigemptyset(signals);
+	sigaddset(signals, SIGTERM);
+	sigaddset(signals, SIGINT);
+	sigaddset(signals, SIGHUP);
+	/* A parent shell may have set them to SIG_IGN (background jobs get
+	 * SIGINT ignored); an ignored signal never reaches sigtimedwait(). */
+	signal(SIGTERM, SIG_DFL);
+	signal(SIGINT, SIG_DFL);
+	signal(SIGHUP, SIG_DFL);
+	pthread_sigmask(SIG_BLOCK, signals, NULL);
+	signal(SIGPIPE, SIG_IGN);
+}
+
+/*
+ * Raises the soft open-files limit to fit max_connections (the default
+ * soft limit, 1024, stopped the server at 499 connections). Where the
+ * hard limit is too low, serves fewer connections and says so.
+ */
+static void
+fit_open_files(struct settings *s)
+{
+	struct rlimit rl;
+	if (getrlimit(RLIMIT_NOFILE, &rl) < 0)
+		return;
+	rlim_t want = (rlim_t)s->max_connections + FD_RESERVE;
+	if (rl.rlim_cur >= want)
+		return;
+	rlim_t old = rl.rlim_cur;
+	rl.rlim_cur = want < rl.rlim_max ? want : rl.rlim_max;
+	if (setrlimit(RLIMIT_NOFILE, &rl) < 0)
+		rl.rlim_cur = old;
+	if (rl.rlim_cur >= want)
+		return;
+	int fit = rl.rlim_cur > 2 * FD_RESERVE ? (int)(rl.rlim_cur - FD_RESERVE) :
+						 FD_RESERVE;
+	log_warning("max_connections: %d do not fit the open-files limit of %llu"
+		    " (raise LimitNOFILE= or ulimit -n): serving at most %d",
+		    s->max_connections, (unsigned long long)rl.rlim_cur, fit);
+	s->max_connections = fit;
+}
+
+/*
+ * The listening socket: systemd's, or one bound here. Bound before
+ * anything is logged, so a port in use is one line and exit 2.
+ */
+static int
+open_listener(const struct settings *s, bool *activated, char **err)
+{
+	int fd = notify_listen_fd();
+	*activated = fd >= 0;
+	if (fd >= 0)
+		return fd;
+	return http_server_bind(s, err);
+}
+
+/*
+ * Waits for signals until SIGTERM or SIGINT: SIGHUP re-reads the token,
+ * and the systemd watchdog is petted at half its interval, only while
+ * the worker's heartbeat is fresh (a wedged worker should get us
+ * restarted).
+ */
+static void
+watch(const struct settings *s, struct probe_worker *worker,
+      const sigset_t *signals, int64_t watchdog_ms)
+{
+	/* Without a watchdog, only signals wake us. */
+	struct timespec tick = { 3600, 0 };
+	if (watchdog_ms > 0) {
+		tick.tv_sec = watchdog_ms / 2000;
+		tick.tv_nsec = (watchdog_ms / 2 % 1000) * 1000000;
+	}
+	for (;;) {
+		int sig = sigtimedwait(signals, NULL, &tick);
+		if (sig == SIGTERM || sig == SIGINT) {
+			log_info("received %s, shutting down",
+				 sig == SIGTERM ? "SIGTERM" : "SIGINT");
+			return;
+		}
+		if (sig == SIGHUP) {
+			if (s->token_file) {
+				log_info("received SIGHUP, re-reading %s", s->token_file);
+				probe_worker_reload_token(worker);
+			} else {
+				log_info("received SIGHUP; the token came from the "
+					 "environment: nothing to re-read");
+			}
+		}
+		if (watchdog_ms > 0) {
+			int64_t age = clock_mono_ms() - probe_worker_heartbeat_ms(worker);
+			if (age < watchdog_ms / 2)
+				notify_watchdog();
+			else
+				log_warning("probe worker silent for %lld ms; "
+					    "not petting the watchdog", (long long)age);
+		}
+	}
+}
+
 static int
 serve(struct settings *s)
 {
@@ -78,36 +188,26 @@ serve(struct settings *s)
 	struct health_store store;
 	struct health_snapshot initial;
 	struct health_params params;
-	probe_health_params(s, &params);
+	sigset_t signals;
+	bool activated;
 
-	health_init(&initial, &params, request_now_real_ms(), request_now_mono_ms());
+	block_signals(&signals);
+	int fd = open_listener(s, &activated, &err);
+	if (fd < 0) {
+		fprintf(stderr, "intercom-healthd: %s\n", err ? err : "cannot listen");
+		free(err);
+		return 2;
+	}
+	log_info("intercom-healthd %s starting", HEALTHD_VERSION);
+	settings_log(s);
+	fit_open_files(s);
+
+	probe_health_params(s, &params);
+	health_init(&initial, &params, clock_real_ms(), clock_mono_ms());
 	health_store_init(&store, &initial);
 
-	/* Every thread inherits this mask; signals arrive here alone, in
-	 * sigtimedwait(), with no async-signal-safety puzzles. */
-	sigset_t signals;
-	sigemptyset(&signals);
-	sigaddset(&signals, SIGTERM);
-	sigaddset(&signals, SIGINT);
-	sigaddset(&signals, SIGHUP);
-	/* A parent shell may have set them to SIG_IGN (background jobs get
-	 * SIGINT ignored); an ignored signal never reaches sigtimedwait(). */
-	signal(SIGTERM, SIG_DFL);
-	signal(SIGINT, SIG_DFL);
-	signal(SIGHUP, SIG_DFL);
-	pthread_sigmask(SIG_BLOCK, &signals, NULL);
-	signal(SIGPIPE, SIG_IGN);
-
-	int fd = notify_listen_fd();
-	bool activated = fd >= 0;
-	if (!activated) {
-		fd = http_server_bind(s, &err);
-		if (fd < 0)
-			goto out;
-	}
 	char where[80];
 	http_server_describe(fd, where, sizeof(where));
-
 	worker = probe_worker_create(s, &store, &err);
 	if (!worker) {
 		close(fd);
@@ -131,44 +231,7 @@ serve(struct settings *s)
 	log_info("listening on %s%s", where,
 		 activated ? " (socket from systemd)" : "");
 	notify_ready("starting: no probe has finished yet");
-
-	/* Wake at half the watchdog interval, as sd_watchdog_enabled(3)
-	 * advises; without a watchdog, only signals wake us. */
-	struct timespec tick = { 3600, 0 };
-	if (watchdog_ms > 0) {
-		tick.tv_sec = watchdog_ms / 2000;
-		tick.tv_nsec = (watchdog_ms / 2 % 1000) * 1000000;
-	}
-
-	for (;;) {
-		int sig = sigtimedwait(&signals, NULL, &tick);
-		if (sig == SIGTERM || sig == SIGINT) {
-			log_info("received %s, shutting down",
-				 sig == SIGTERM ? "SIGTERM" : "SIGINT");
-			break;
-		}
-		if (sig == SIGHUP) {
-			if (s->token_file) {
-				log_info("received SIGHUP, re-reading %s", s->token_file);
-				probe_worker_reload_token(worker);
-			} else {
-				log_info("received SIGHUP; the token came from the "
-					 "environment: nothing to re-read");
-			}
-		}
-		if (watchdog_ms > 0) {
-			/* Pet the watchdog only while the worker turns: a
-			 * wedged worker should get us restarted. */
-			int64_t age = request_now_mono_ms() -
-				      probe_worker_heartbeat_ms(worker);
-			if (age < watchdog_ms / 2)
-				notify_watchdog();
-			else
-				log_warning("probe worker silent for %lld ms; "
-					    "not petting the watchdog", (long long)age);
-		}
-	}
-
+	watch(s, worker, &signals, watchdog_ms);
 	notify_stopping();
 	status = EXIT_SUCCESS;
 out:
@@ -182,6 +245,26 @@ out:
 	if (status == EXIT_SUCCESS)
 		log_info("stopped");
 	return status;
+}
+
+/*
+ * Blanks the values of the secret variables in this process's own
+ * environment block, which /proc/PID/environ shows for as long as the
+ * process lives: the token is in memory once, where it is needed.
+ */
+static void
+scrub_secret_environment(void)
+{
+	static const char *const names[] = {
+		"INTERCOM_ACCESS_TOKEN", "INTERCOM_WEBHOOK_SECRET",
+	};
+	for (char **e = environ; e && *e; e++) {
+		for (size_t i = 0; i < sizeof(names) / sizeof(names[0]); i++) {
+			size_t n = strlen(names[i]);
+			if (strncmp(*e, names[i], n) == 0 && (*e)[n] == '=')
+				secret_wipe(*e + n + 1, strlen(*e + n + 1));
+		}
+	}
 }
 
 static bool
@@ -198,6 +281,10 @@ main(int argc, char **argv)
 {
 	enum command cmd = COMMAND_SERVE;
 	int first = 1;
+
+	/* The token lives in this process's memory: no core dump of it, and
+	 * no ptrace or /proc/PID/mem by other processes of the same user. */
+	prctl(PR_SET_DUMPABLE, 0);
 
 	if (argc > 1) {
 		if (strcmp(argv[1], "serve") == 0) {
@@ -229,7 +316,9 @@ main(int argc, char **argv)
 	int usage_status = cmd == COMMAND_CHECK ? 3 : 2;
 	struct settings s;
 	char *err = NULL;
-	if (settings_load(&s, cmd, argc - first, argv + first, environ, &err) < 0) {
+	int loaded = settings_load(&s, cmd, argc - first, argv + first, environ, &err);
+	scrub_secret_environment();
+	if (loaded < 0) {
 		fprintf(stderr, "intercom-healthd: %s\n", err ? err : "invalid settings");
 		free(err);
 		settings_finish(&s);
@@ -246,8 +335,6 @@ main(int argc, char **argv)
 	int status;
 	switch (cmd) {
 	case COMMAND_SERVE:
-		log_info("intercom-healthd %s starting", HEALTHD_VERSION);
-		settings_log(&s);
 		status = serve(&s);
 		break;
 	case COMMAND_CHECK:

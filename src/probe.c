@@ -10,6 +10,7 @@
 
 #include <curl/curl.h>
 
+#include "clock.h"
 #include "log.h"
 #include "notify.h"
 #include "probe.h"
@@ -87,12 +88,12 @@ probe_worker_create(const struct settings *s, struct health_store *store,
 
 	atomic_init(&w->stopping, false);
 	atomic_init(&w->reload, false);
-	atomic_init(&w->heartbeat_ms, request_now_mono_ms());
+	atomic_init(&w->heartbeat_ms, clock_mono_ms());
 	w->max_poll_ms = MAX_POLL_MS;
-	w->seed = (unsigned int)(request_now_real_ms() ^ getpid());
+	w->seed = (unsigned int)(clock_real_ms() ^ getpid());
 
-	health_init(&w->snap, &w->params, request_now_real_ms(),
-		    request_now_mono_ms());
+	health_init(&w->snap, &w->params, clock_real_ms(),
+		    clock_mono_ms());
 	w->snap.status_page.enabled = s->status_url != NULL;
 	w->snap.webhook.enabled = s->webhook_url != NULL;
 	health_store_publish(store, &w->snap);
@@ -166,7 +167,7 @@ start_api(struct probe_worker *w)
 	    curl_multi_add_handle(w->multi, w->api.easy) != CURLM_OK) {
 		log_error("cannot start a probe: out of memory");
 		request_cleanup(&w->api);
-		w->next_api_mono_ms = request_now_mono_ms() + w->settings->interval_ms;
+		w->next_api_mono_ms = clock_mono_ms() + w->settings->interval_ms;
 		return;
 	}
 	w->api_busy = true;
@@ -198,14 +199,14 @@ start_side(struct probe_worker *w)
 		else
 			request_cleanup(&w->hook);
 	}
-	w->next_side_mono_ms = request_now_mono_ms() + s->status_interval_ms;
+	w->next_side_mono_ms = clock_mono_ms() + s->status_interval_ms;
 }
 
 static void
 publish_status(struct probe_worker *w)
 {
 	struct health_view v;
-	health_view(&w->snap, request_now_mono_ms(), &v);
+	health_view(&w->snap, clock_mono_ms(), &v);
 	char status[PROBE_ERROR_MAX + 32];
 	if (v.error[0])
 		snprintf(status, sizeof(status), "%s: %s",
@@ -225,8 +226,8 @@ finish_api(struct probe_worker *w, CURLcode code)
 	bool first = !w->snap.probed;
 	bool changed = health_record_probe(&w->snap, &w->params, r);
 
-	int64_t now_mono = request_now_mono_ms();
-	int64_t now_real = request_now_real_ms();
+	int64_t now_mono = clock_mono_ms();
+	int64_t now_real = clock_real_ms();
 	int64_t wait = health_backoff_ms(r, now_real);
 	bool backoff = false;
 	if (wait > 0 && now_mono + wait > w->next_api_mono_ms) {
@@ -354,7 +355,7 @@ static void *
 worker_main(void *data)
 {
 	struct probe_worker *w = data;
-	int64_t now = request_now_mono_ms();
+	int64_t now = clock_mono_ms();
 	w->next_api_mono_ms = now;
 	w->next_side_mono_ms = now;
 
@@ -362,7 +363,7 @@ worker_main(void *data)
 #ifdef HEALTHD_TEST_HOOKS
 		test_wedge(w);
 #endif
-		now = request_now_mono_ms();
+		now = clock_mono_ms();
 		atomic_store(&w->heartbeat_ms, now);
 		/* SIGHUP: now, not at the next probe, which a back-off may
 		 * hold off for a minute. */
@@ -393,7 +394,7 @@ worker_main(void *data)
 
 		/* Work may have become due while we handled results: compute
 		 * the wait from fresh state, never from the last wakeup. */
-		now = request_now_mono_ms();
+		now = clock_mono_ms();
 		int64_t wait = w->max_poll_ms;
 		if (!w->api_busy && w->next_api_mono_ms - now < wait)
 			wait = w->next_api_mono_ms - now;

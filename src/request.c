@@ -1,31 +1,13 @@
-/* asprintf */
-#define _GNU_SOURCE
-
 #include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
 
+#include "clock.h"
 #include "config.h"
 #include "request.h"
 #include "secret.h"
-
-int64_t
-request_now_mono_ms(void)
-{
-	struct timespec ts;
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
-}
-
-int64_t
-request_now_real_ms(void)
-{
-	struct timespec ts;
-	clock_gettime(CLOCK_REALTIME, &ts);
-	return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
-}
 
 /* Appends the whole of path to *buf; a missing file is fine when optional. */
 static int
@@ -114,7 +96,7 @@ on_header(char *data, size_t size, size_t nmemb, void *userdata)
 	struct request *req = userdata;
 	size_t n = size * nmemb;
 	response_parse_header(&req->result, data, n,
-			      request_now_real_ms() / 1000);
+			      clock_real_ms() / 1000);
 	return n;
 }
 
@@ -212,7 +194,7 @@ out:
 	free(version);
 	free(url);
 	if (r == 0)
-		req->started_mono_ms = request_now_mono_ms();
+		req->started_mono_ms = clock_mono_ms();
 	return r;
 }
 
@@ -225,7 +207,7 @@ request_init_plain(struct request *req, const char *url, bool head,
 		return r;
 	if (head)
 		curl_easy_setopt(req->easy, CURLOPT_NOBODY, 1L);
-	req->started_mono_ms = request_now_mono_ms();
+	req->started_mono_ms = clock_mono_ms();
 	return 0;
 }
 
@@ -289,8 +271,8 @@ void
 request_complete(struct request *req, CURLcode code, bool check_json)
 {
 	struct probe_result *r = &req->result;
-	int64_t end = request_now_mono_ms();
-	r->finished_ms = request_now_real_ms();
+	int64_t end = clock_mono_ms();
+	r->finished_ms = clock_real_ms();
 	r->finished_mono_ms = end;
 	r->latency_ms = end - req->started_mono_ms;
 	r->started_ms = r->finished_ms - r->latency_ms;

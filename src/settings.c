@@ -1,7 +1,9 @@
+#include <arpa/inet.h>
 #include <ctype.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <inttypes.h>
+#include <netinet/in.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -1353,8 +1355,25 @@ resolve_listen(struct loader *ld)
 		free(shown);
 		return rc;
 	}
+	/* A numeric address (or localhost, its one well-known name): the
+	 * listen address must never wait on DNS, and a typo such as
+	 * 999.1.1.1 is a settings error, not a failure to bind. */
+	char *name = xstrndup(host, (size_t)(host_end - host));
+	unsigned char addr[sizeof(struct in6_addr)];
+	if (strcasecmp(name, "localhost") == 0) {
+		free(name);
+		name = xstrdup("127.0.0.1");
+	} else if (inet_pton(v[0] == '[' ? AF_INET6 : AF_INET, name, addr) != 1) {
+		char *q = quote(v);
+		rc = fail(ld, "listen: invalid address %s (from %s): use a numeric %s"
+			  " address, e.g. %s", q, src, v[0] == '[' ? "IPv6" : "IPv4",
+			  v[0] == '[' ? "[::1]:9180" : "127.0.0.1:9180");
+		free(q);
+		free(name);
+		return rc;
+	}
 	s->listen = xstrdup(v);
-	s->listen_host = xstrndup(host, (size_t)(host_end - host));
+	s->listen_host = name;
 	s->listen_port = (uint16_t)n;
 	return 0;
 }

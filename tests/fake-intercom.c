@@ -25,7 +25,7 @@
  * garbage|empty|huge|reset|hang|version-check|reflect, code=200 (the status the API
  * answers with; `me` never changes it), delay_ms=0, limit=10000|none,
  * remaining=9990, reset_in=10, reset_at=none, retry_after=none (429 only),
- * region=US, page=none|minor|major|critical|garbage|500|hang,
+ * reflect_pad=0 (filler before me=reflect's echo), region=US, page=none|minor|major|critical|garbage|500|hang,
  * webhook_code=200, webhook_secret= (empty: POSTs are not verified).
  *
  * Once both servers listen, one line goes to stdout:
@@ -148,6 +148,8 @@ struct knobs {
 	unsigned int webhook_code;
 	/* Empty: POSTs are not verified. */
 	char webhook_secret[256];
+	/* me=reflect: filler before the echo, to move it across a cut. */
+	long long reflect_pad;
 };
 
 enum field {
@@ -1114,8 +1116,10 @@ serve_api(struct MHD_Connection *connection, const char *method,
 		 * base64-ish bytes are copied, so the JSON needs no escaping. */
 		const char *auth = MHD_lookup_connection_value(connection,
 			MHD_HEADER_KIND, "Authorization");
-		char message[300] = "bad credentials: ";
+		char message[600] = "bad credentials: ";
 		size_t n = strlen(message);
+		for (long long i = 0; i < k.reflect_pad && n + 1 < sizeof(message); i++)
+			message[n++] = '.';
 		for (const char *p = auth ? auth : ""; *p && n + 1 < sizeof(message); p++)
 			if (isalnum((unsigned char)*p) || strchr(" +/=:-_.", *p))
 				message[n++] = *p;
@@ -1428,6 +1432,11 @@ set_one(void *cls, enum MHD_ValueKind kind, const char *key, const char *value)
 		if (!set_ll_or_none(ctx, key, value, LLONG_MIN, LLONG_MAX,
 				    &k->retry_after_set, &k->retry_after))
 			return MHD_NO;
+	} else if (strcmp(key, "reflect_pad") == 0) {
+		if (!parse_ll(value, 0, 256, &k->reflect_pad)) {
+			set_fail(ctx, "reflect_pad: expected 0..256\n");
+			return MHD_NO;
+		}
 	} else if (strcmp(key, "region") == 0) {
 		if (!*value || strlen(value) >= sizeof(k->region)) {
 			set_fail(ctx, "region: expected 1..%zu characters\n",

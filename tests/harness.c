@@ -1,6 +1,3 @@
-/* asprintf, memmem, strcasestr */
-#define _GNU_SOURCE
-
 #include <arpa/inet.h>
 #include <errno.h>
 #include <fcntl.h>
@@ -12,6 +9,7 @@
 #include <strings.h>
 #include <sys/prctl.h>
 #include <sys/socket.h>
+#include <sys/un.h>
 #include <sys/wait.h>
 #include <time.h>
 #include <unistd.h>
@@ -646,4 +644,44 @@ assert_no_secret(const char *haystack, size_t len, const char *where)
 	for (size_t i = 0; i < sizeof(secrets) / sizeof(secrets[0]); i++)
 		ck_assert_msg(!memmem(haystack, len, secrets[i], strlen(secrets[i])),
 			      "the token leaked into %s", where);
+}
+
+/* ------------------------------------------------------------------ */
+/* systemd's notification socket */
+
+/* A stand-in for systemd's notification socket. */
+int
+notify_socket(char *path, size_t size)
+{
+	snprintf(path, size, "/tmp/healthd-notify-%d.sock", (int)getpid());
+	unlink(path);
+	int fd = socket(AF_UNIX, SOCK_DGRAM | SOCK_CLOEXEC, 0);
+	ck_assert_int_ge(fd, 0);
+	struct sockaddr_un sa = { .sun_family = AF_UNIX };
+	snprintf(sa.sun_path, sizeof(sa.sun_path), "%s", path);
+	ck_assert_int_eq(bind(fd, (struct sockaddr *)&sa, sizeof(sa)), 0);
+	struct timeval tv = { 0, 50 * 1000 };
+	setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof(tv));
+	return fd;
+}
+
+/* Every datagram that arrives within ms, joined by newlines. */
+char *
+notify_collect(int fd, int ms)
+{
+	size_t cap = 65536, len = 0;
+	char *all = calloc(1, cap);
+	long long deadline = now_ms() + ms;
+	while (now_ms() < deadline) {
+		char msg[1024];
+		ssize_t n = recv(fd, msg, sizeof(msg) - 1, 0);
+		if (n <= 0)
+			continue;
+		if (len + (size_t)n + 2 < cap) {
+			memcpy(all + len, msg, (size_t)n);
+			len += (size_t)n;
+			all[len++] = '\n';
+		}
+	}
+	return all;
 }

@@ -137,6 +137,13 @@ const char *json_str(cJSON *obj, const char *name);
 void sleep_ms(int ms);
 long long now_ms(void);
 
+/* Binds a datagram socket standing in for systemd's NOTIFY_SOCKET; its
+ * path goes into path. Receives time out after 50 ms. */
+int notify_socket(char *path, size_t size);
+/* Every datagram that arrives within ms, joined by newlines (caller
+ * frees). */
+char *notify_collect(int fd, int ms);
+
 /* Asserts needle occurs nowhere in haystack (len bytes). */
 void assert_no_secret(const char *haystack, size_t len, const char *where);
 

@@ -7,8 +7,6 @@
  *   named by SHIM_CLOCK_SKEW_FILE (re-read on each call), as an NTP step or
  *   a VM resume shifts it. CLOCK_MONOTONIC is left alone.
  */
-#define _GNU_SOURCE
-
 #include <dlfcn.h>
 #include <netdb.h>
 #include <stdio.h>

@@ -1,6 +1,3 @@
-/* asprintf, memmem */
-#define _GNU_SOURCE
-
 #include <arpa/inet.h>
 #include <fcntl.h>
 #include <netinet/in.h>

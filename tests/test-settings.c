@@ -766,8 +766,16 @@ START_TEST(listen_address)
 	ck_assert_str_eq(S.listen_host, "::1");
 	ck_assert_int_eq(S.listen_port, 0);
 	expect_ok(COMMAND_SERVE, ARGV("--listen=localhost:65535"), ENV(TOKEN_ENV));
-	ck_assert_str_eq(S.listen_host, "localhost");
+	ck_assert_str_eq(S.listen_host, "127.0.0.1");
 	ck_assert_int_eq(S.listen_port, 65535);
+	/* Names other than localhost would need DNS: refused up front. */
+	expect_err(COMMAND_SERVE, ARGV("--listen=999.1.1.1:80"), ENV(TOKEN_ENV),
+		   "listen: invalid address \"999.1.1.1:80\" (from flag --listen): use a"
+		   " numeric IPv4 address, e.g. 127.0.0.1:9180");
+	expect_err_part(COMMAND_SERVE, ARGV("--listen=example.com:80"), ENV(TOKEN_ENV),
+			"use a numeric IPv4 address");
+	expect_err_part(COMMAND_SERVE, ARGV("--listen=[fe80::zz]:80"), ENV(TOKEN_ENV),
+			"use a numeric IPv6 address");
 
 	expect_err(COMMAND_SERVE, ARGV("--listen=127.0.0.1:70000"), ENV(TOKEN_ENV),
 		   "listen: port 70000 (from flag --listen) must be between 0 and 65535");

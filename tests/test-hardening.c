@@ -1,0 +1,475 @@
+#include <errno.h>
+#include <fcntl.h>
+#include <netinet/in.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/resource.h>
+#include <sys/socket.h>
+#include <sys/stat.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <check.h>
+
+#include "harness.h"
+#include "secret.h"
+
+/*
+ * What a hostile audit found, end to end: the token leaking while it
+ * rotates or when an echo of it is cut, the environment and core dumps
+ * holding it, start-up errors, files that block, and request targets
+ * that route where they should not.
+ */
+
+static struct daemon daemon_;
+
+/* Tokens the rotation test writes; each shaped like Intercom's. */
+static const char *const rotated[] = {
+	"dG9rOjAxcm90YXRlZC10b2tlbi1vbmUtYWxwaGE=",
+	"dG9rOjAycm90YXRlZC10b2tlbi10d28tYnJhdm8=",
+	"dG9rOjAzcm90YXRlZC10b2tlbi10aHJlZS1jaGFybGll",
+};
+
+/* Asserts that text holds no fragment of any token the test used. */
+static void
+assert_no_token_fragment(const char *text, const char *where)
+{
+	ck_assert_msg(!secret_leaks(text, TEST_TOKEN), "%s leaks the token: %s",
+		      where, text);
+	for (size_t i = 0; i < sizeof(rotated) / sizeof(rotated[0]); i++)
+		ck_assert_msg(!secret_leaks(text, rotated[i]),
+			      "%s leaks rotated token %zu: %s", where, i, text);
+}
+
+/* GETs path and asserts no token fragment is in what came back. */
+static void
+assert_clean_endpoint(const char *path)
+{
+	struct http_reply r;
+	http_request(daemon_.port, NULL, path, NULL, &r);
+	ck_assert_msg(r.body != NULL, "no answer from %s", path);
+	assert_no_token_fragment(r.body, path);
+	assert_no_token_fragment(r.headers, path);
+	http_reply_free(&r);
+}
+
+/* Waits until the daemon serves /livez: up, signals handled. */
+static void
+wait_live(struct daemon *d)
+{
+	long long deadline = now_ms() + 5000;
+	for (;;) {
+		struct http_reply r;
+		http_request(d->port, NULL, "/livez", NULL, &r);
+		long status = r.status;
+		http_reply_free(&r);
+		if (status == 200)
+			return;
+		ck_assert_msg(now_ms() < deadline, "/livez never answered 200");
+		sleep_ms(20);
+	}
+}
+
+/* Writes token to path by rename, as a secret store rotates a file. */
+static void
+write_token(const char *path, const char *token)
+{
+	char tmp[256];
+	snprintf(tmp, sizeof(tmp), "%s.new", path);
+	FILE *f = fopen(tmp, "w");
+	ck_assert_ptr_nonnull(f);
+	fprintf(f, "%s\n", token);
+	fclose(f);
+	ck_assert_int_eq(rename(tmp, path), 0);
+}
+
+static void
+token_file_path(char *out, size_t size, const char *name)
+{
+	snprintf(out, size, "/tmp/healthd-hardening-%d-%s", (int)getpid(), name);
+}
+
+START_TEST(rotation_during_a_slow_echoed_401)
+{
+	/* A 401 that arrives 1.5 s late and echoes the Authorization header,
+	 * while SIGHUP and a rotated file swap the token every 100 ms: the
+	 * request still in flight must redact against the token it was sent
+	 * with, which the swap would otherwise have freed. */
+	char path[128], flag[160], sock[96], sock_env[128];
+	token_file_path(path, sizeof(path), "rotate");
+	write_token(path, rotated[0]);
+	snprintf(flag, sizeof(flag), "--token-file=%s", path);
+	int nfd = notify_socket(sock, sizeof(sock));
+	snprintf(sock_env, sizeof(sock_env), "NOTIFY_SOCKET=%s", sock);
+	/* A stand-in that takes any token, so that each rotated one is
+	 * echoed back, not refused. */
+	fake_stop(&harness_fake);
+	fake_start(&harness_fake, NULL);
+	fake_set(&harness_fake, "me=reflect&code=401&delay_ms=1500");
+
+	const char *const args[] = { flag, "--interval=2s", "--timeout=1800ms", NULL };
+	const char *const env[] = { sock_env, NULL };
+	daemon_start_fake_env(&daemon_, &harness_fake, NULL, args, env);
+	/* SIGHUP kills a process that has not set up its signals yet. */
+	wait_live(&daemon_);
+
+	long long until = now_ms() + 4500;
+	for (int i = 0; now_ms() < until; i++) {
+		write_token(path, rotated[i % 3]);
+		kill(daemon_.pid, SIGHUP);
+		sleep_ms(100);
+	}
+	wait_probes(&daemon_, 2, 6000);
+	ck_assert_int_ge(fake_requests(&harness_fake, "me"), 2);
+
+	cJSON *health = get_health(&daemon_, NULL);
+	char *text = cJSON_PrintUnformatted(health);
+	assert_no_token_fragment(text, "/health");
+	/* The reason is there, only without the token. */
+	ck_assert_msg(strstr(text, "bad credentials") && strstr(text, "(redacted)"),
+		      "%s", text);
+	free(text);
+	cJSON_Delete(health);
+	assert_clean_endpoint("/readyz");
+	assert_clean_endpoint("/metrics");
+	char *status = notify_collect(nfd, 200);
+	ck_assert_msg(strstr(status, "STATUS=unhealthy"), "%s", status);
+	assert_no_token_fragment(status, "STATUS=");
+	free(status);
+	char *log = daemon_log(&daemon_);
+	assert_no_token_fragment(log, "the log");
+	free(log);
+	daemon_stop(&daemon_);
+	close(nfd);
+	unlink(sock);
+	unlink(path);
+}
+END_TEST
+
+START_TEST(echo_across_every_cut)
+{
+	/* The echo moves across the 160-character cap of a reason: no cut
+	 * may leave a piece of the token in /health, the log or STATUS=. */
+	char sock[96], sock_env[128];
+	int nfd = notify_socket(sock, sizeof(sock));
+	snprintf(sock_env, sizeof(sock_env), "NOTIFY_SOCKET=%s", sock);
+	const char *const args[] = { "--interval=250ms", "--timeout=200ms", NULL };
+	const char *const env[] = { sock_env, NULL };
+	fake_set(&harness_fake, "me=reflect&code=401&reflect_pad=100");
+	daemon_start_fake_env(&daemon_, &harness_fake, NULL, args, env);
+	wait_probes(&daemon_, 1, 5000);
+
+	for (int pad = 105; pad <= 150; pad += 5) {
+		char knobs[64];
+		snprintf(knobs, sizeof(knobs), "reflect_pad=%d", pad);
+		fake_set(&harness_fake, knobs);
+		long done = (long)metric_value(&daemon_,
+					       "intercom_probe_duration_seconds_count");
+		wait_probes(&daemon_, done + 2, 5000);
+		cJSON *health = get_health(&daemon_, NULL);
+		const char *error = json_str(intercom_of(health), "error");
+		ck_assert_msg(error && strstr(error, "401: bad credentials"), "pad %d: %s",
+			      pad, error ? error : "(none)");
+		assert_no_token_fragment(error, "/health error");
+		cJSON_Delete(health);
+	}
+	char *status = notify_collect(nfd, 200);
+	assert_no_token_fragment(status, "STATUS=");
+	free(status);
+	char *log = daemon_log(&daemon_);
+	assert_no_token_fragment(log, "the log");
+	free(log);
+	daemon_stop(&daemon_);
+	close(nfd);
+	unlink(sock);
+}
+END_TEST
+
+START_TEST(environment_scrubbed_and_not_dumpable)
+{
+	/* Run as nobody, so that /proc shows whether the process is
+	 * dumpable: a non-dumpable process's /proc files belong to root. */
+	const char *setpriv = getenv("SETPRIV");
+	ck_assert_msg(setpriv && *setpriv, "SETPRIV is not set");
+	char api[160], ca[600], url[128];
+	fake_url(&harness_fake, "", url, sizeof(url));
+	snprintf(api, sizeof(api), "--api-url=%s", url);
+	snprintf(ca, sizeof(ca), "--ca-file=%s", harness_fake.ca_file);
+	const char *const args[] = {
+		"--reuid=65534", "--regid=65534", "--clear-groups", "--",
+		getenv("HEALTHD_BIN"), "serve", api, ca, "--status-url=off",
+		"--interval=1s", "--timeout=500ms", NULL,
+	};
+	const char *const env[] = { "INTERCOM_ACCESS_TOKEN=" TEST_TOKEN,
+				    "INTERCOM_WEBHOOK_SECRET=whsec-hardening-secret", NULL };
+	daemon_start(&daemon_, setpriv, args, env);
+	cJSON_Delete(wait_health(&daemon_, pred_status, "healthy", 5000, "healthy"));
+
+	char path[64];
+	snprintf(path, sizeof(path), "/proc/%d/environ", (int)daemon_.pid);
+	FILE *f = fopen(path, "r");
+	ck_assert_msg(f != NULL, "%s: %s", path, strerror(errno));
+	char environ_text[8192];
+	size_t n = fread(environ_text, 1, sizeof(environ_text) - 1, f);
+	fclose(f);
+	for (size_t i = 0; i < n; i++)
+		if (environ_text[i] == '\0')
+			environ_text[i] = '\n';
+	environ_text[n] = '\0';
+	ck_assert_msg(strstr(environ_text, "INTERCOM_ACCESS_TOKEN="), "%s", environ_text);
+	assert_no_token_fragment(environ_text, "/proc/PID/environ");
+	ck_assert_msg(!secret_leaks(environ_text, "whsec-hardening-secret"),
+		      "webhook secret in %s", environ_text);
+
+	struct stat st;
+	ck_assert_int_eq(stat(path, &st), 0);
+	ck_assert_msg(st.st_uid == 0, "%s belongs to uid %d: the process is dumpable",
+		      path, (int)st.st_uid);
+	daemon_stop(&daemon_);
+}
+END_TEST
+
+/* Runs the daemon with args; asserts exit 2 and exactly one line of
+ * output containing want. */
+static void
+expect_one_line_exit_2(const char *const *args, const char *want)
+{
+	const char *const env[] = { "INTERCOM_ACCESS_TOKEN=" TEST_TOKEN, NULL };
+	char *out = NULL;
+	int status = run_command(args, env, &out);
+	ck_assert_msg(status == 2, "status %d, output: %s", status, out);
+	size_t len = strlen(out);
+	ck_assert_msg(len > 0 && out[len - 1] == '\n' && strchr(out, '\n') == out + len - 1,
+		      "not one line: %s", out);
+	ck_assert_msg(strstr(out, want), "\"%s\" not in: %s", want, out);
+	free(out);
+}
+
+START_TEST(startup_errors_are_one_line)
+{
+	const char *bin = getenv("HEALTHD_BIN");
+	/* A port in use: bound before anything is logged. */
+	int fd = socket(AF_INET, SOCK_STREAM, 0);
+	struct sockaddr_in sa = { .sin_family = AF_INET };
+	sa.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+	ck_assert_int_eq(bind(fd, (struct sockaddr *)&sa, sizeof(sa)), 0);
+	ck_assert_int_eq(listen(fd, 1), 0);
+	socklen_t len = sizeof(sa);
+	getsockname(fd, (struct sockaddr *)&sa, &len);
+	char listen_arg[64];
+	snprintf(listen_arg, sizeof(listen_arg), "--listen=127.0.0.1:%d",
+		 ntohs(sa.sin_port));
+	const char *const in_use[] = { bin, "serve", listen_arg, NULL };
+	expect_one_line_exit_2(in_use, "Address already in use");
+	close(fd);
+
+	/* Not an address at all: no DNS lookup, a settings error. */
+	const char *const bogus[] = { bin, "serve", "--listen=999.1.1.1:80", NULL };
+	expect_one_line_exit_2(bogus, "listen: invalid address \"999.1.1.1:80\"");
+
+	/* A junk CA bundle fails now, not at every probe. */
+	char junk[128];
+	token_file_path(junk, sizeof(junk), "junk.pem");
+	FILE *f = fopen(junk, "w");
+	fputs("this is not a certificate\n", f);
+	fclose(f);
+	char ca_arg[200];
+	snprintf(ca_arg, sizeof(ca_arg), "--ca-file=%s", junk);
+	const char *const ca[] = { bin, "serve", ca_arg, NULL };
+	expect_one_line_exit_2(ca, "holds no PEM certificate");
+	unlink(junk);
+
+	/* The bearer token never goes out in clear text. */
+	const char *const plain[] = { bin, "serve", "--api-url=http://127.0.0.1:1", NULL };
+	expect_one_line_exit_2(plain, "must start with https://");
+}
+END_TEST
+
+START_TEST(fifo_token_file_never_blocks)
+{
+	/* A FIFO swapped in for the token file: a read would wait for a
+	 * writer forever, in the probe worker. The worker must refuse it,
+	 * keep its token and go on probing. */
+	char path[128], fifo[160], flag[160];
+	token_file_path(path, sizeof(path), "fifo-token");
+	write_token(path, TEST_TOKEN);
+	snprintf(flag, sizeof(flag), "--token-file=%s", path);
+	const char *const args[] = { flag, "--interval=300ms", "--timeout=250ms", NULL };
+	daemon_start_fake(&daemon_, &harness_fake, args);
+	wait_probes(&daemon_, 1, 5000);
+
+	snprintf(fifo, sizeof(fifo), "%s.fifo", path);
+	ck_assert_int_eq(mkfifo(fifo, 0600), 0);
+	ck_assert_int_eq(rename(fifo, path), 0);
+	kill(daemon_.pid, SIGHUP);
+	long done = (long)metric_value(&daemon_, "intercom_probe_duration_seconds_count");
+	wait_probes(&daemon_, done + 3, 5000);
+	struct http_reply r;
+	http_request(daemon_.port, NULL, "/livez", NULL, &r);
+	ck_assert_int_eq(r.status, 200);
+	http_reply_free(&r);
+	cJSON_Delete(wait_health(&daemon_, pred_status, "healthy", 3000, "healthy"));
+	char *log = daemon_log(&daemon_);
+	ck_assert_msg(strstr(log, "not a regular file; keeping the current token"), "%s",
+		      log);
+	free(log);
+	daemon_stop(&daemon_);
+	unlink(path);
+}
+END_TEST
+
+START_TEST(open_files_limit_raised_to_fit)
+{
+	/* Started with the common soft limit of 1024, the daemon raises it
+	 * for max_connections (the old build stopped at 499 connections). */
+	struct rlimit old, low;
+	ck_assert_int_eq(getrlimit(RLIMIT_NOFILE, &old), 0);
+	ck_assert_msg(old.rlim_max >= 4096 + 64, "hard limit %llu too low for the test",
+		      (unsigned long long)old.rlim_max);
+	low = old;
+	low.rlim_cur = 1024;
+	ck_assert_int_eq(setrlimit(RLIMIT_NOFILE, &low), 0);
+	daemon_start_fake(&daemon_, &harness_fake, NULL);
+	ck_assert_int_eq(setrlimit(RLIMIT_NOFILE, &old), 0);
+	cJSON_Delete(wait_health(&daemon_, pred_probed, NULL, 5000, "a probe"));
+
+	char path[64], line[256];
+	snprintf(path, sizeof(path), "/proc/%d/limits", (int)daemon_.pid);
+	FILE *f = fopen(path, "r");
+	ck_assert_ptr_nonnull(f);
+	unsigned long long soft = 0;
+	while (fgets(line, sizeof(line), f))
+		if (strncmp(line, "Max open files", 14) == 0)
+			sscanf(line + 14, "%llu", &soft);
+	fclose(f);
+	ck_assert_msg(soft >= 4096 + 64, "soft open-files limit %llu", soft);
+	daemon_stop(&daemon_);
+}
+END_TEST
+
+/* Sends a raw request; returns the status code of the answer (0: the
+ * connection closed without one) and the whole answer in out. */
+static long
+raw_request(int port, const char *request, char *out, size_t size)
+{
+	int fd = socket(AF_INET, SOCK_STREAM, 0);
+	struct sockaddr_in sa = { .sin_family = AF_INET, .sin_port = htons(port) };
+	sa.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+	ck_assert_int_eq(connect(fd, (struct sockaddr *)&sa, sizeof(sa)), 0);
+	struct timeval tv = { 2, 0 };
+	setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof(tv));
+	ck_assert_int_eq(send(fd, request, strlen(request), 0), (ssize_t)strlen(request));
+	size_t len = 0;
+	ssize_t n;
+	/* Headers and a short body; the server keeps the connection open. */
+	while (len + 1 < size && (n = recv(fd, out + len, size - 1 - len, 0)) > 0) {
+		len += (size_t)n;
+		out[len] = '\0';
+		char *end = strstr(out, "\r\n\r\n");
+		char *cl = strcasestr(out, "\r\nContent-Length:");
+		if (end && cl && (size_t)(end + 4 - out) + strtoul(cl + 17, NULL, 10) <= len)
+			break;
+	}
+	out[len] = '\0';
+	close(fd);
+	long status = 0;
+	sscanf(out, "HTTP/1.%*d %ld", &status);
+	return status;
+}
+
+START_TEST(request_targets_route_exactly)
+{
+	const char *const args[] = { "--interval=1s", "--timeout=500ms", NULL };
+	daemon_start_fake(&daemon_, &harness_fake, args);
+	cJSON_Delete(wait_health(&daemon_, pred_status, "healthy", 5000, "healthy"));
+	char out[8192];
+
+	/* An encoded NUL must not cut the path short. */
+	ck_assert_int_eq(raw_request(daemon_.port,
+		"GET /health%00x HTTP/1.1\r\nHost: x\r\n\r\n", out, sizeof(out)), 404);
+	ck_assert_int_eq(raw_request(daemon_.port,
+		"GET /health%2500 HTTP/1.1\r\nHost: x\r\n\r\n", out, sizeof(out)), 404);
+	/* Other escapes still decode. */
+	ck_assert_int_eq(raw_request(daemon_.port,
+		"GET /%68ealth HTTP/1.1\r\nHost: x\r\n\r\n", out, sizeof(out)), 200);
+	/* Absolute form, which HTTP/1.1 servers must accept. */
+	ck_assert_int_eq(raw_request(daemon_.port,
+		"GET http://127.0.0.1/health HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n",
+		out, sizeof(out)), 200);
+	ck_assert_msg(strstr(out, "\"status\":\"healthy\""), "%s", out);
+	ck_assert_int_eq(raw_request(daemon_.port,
+		"GET HTTP://127.0.0.1:9/livez?x=1 HTTP/1.1\r\nHost: a\r\n\r\n",
+		out, sizeof(out)), 200);
+	ck_assert_int_eq(raw_request(daemon_.port,
+		"GET http://127.0.0.1/nope HTTP/1.1\r\nHost: a\r\n\r\n", out, sizeof(out)),
+		404);
+	/* HTTP/1.1 requires Host; HTTP/1.0 does not. */
+	ck_assert_int_eq(raw_request(daemon_.port, "GET /health HTTP/1.1\r\n\r\n",
+				     out, sizeof(out)), 400);
+	ck_assert_int_eq(raw_request(daemon_.port, "GET /health HTTP/1.0\r\n\r\n",
+				     out, sizeof(out)), 200);
+
+	/* /health depends on Accept, and says so. */
+	struct http_reply r;
+	http_request(daemon_.port, NULL, "/health", NULL, &r);
+	char *vary = http_header(&r, "Vary");
+	ck_assert_msg(vary && strcmp(vary, "Accept") == 0, "Vary: %s", vary ? vary : "-");
+	free(vary);
+	http_reply_free(&r);
+	/* q=0 declines the health+json format. */
+	http_request(daemon_.port, NULL, "/health", "application/health+json;q=0", &r);
+	char *type = http_header(&r, "Content-Type");
+	ck_assert_str_eq(type, "application/json");
+	free(type);
+	http_reply_free(&r);
+	http_request(daemon_.port, NULL, "/health",
+		     "text/html, application/health+json;q=0.5", &r);
+	type = http_header(&r, "Content-Type");
+	ck_assert_str_eq(type, "application/health+json");
+	free(type);
+	http_reply_free(&r);
+	daemon_stop(&daemon_);
+}
+END_TEST
+
+START_TEST(cached_answers_follow_the_state)
+{
+	/* Answers are rendered once per snapshot and millisecond: the first
+	 * request after a change already sees it, and the timestamp moves. */
+	const char *const args[] = { "--interval=300ms", "--timeout=250ms", NULL };
+	daemon_start_fake(&daemon_, &harness_fake, args);
+	cJSON_Delete(wait_health(&daemon_, pred_status, "healthy", 5000, "healthy"));
+	cJSON *a = get_health(&daemon_, NULL);
+	sleep_ms(5);
+	cJSON *b = get_health(&daemon_, NULL);
+	ck_assert_str_ne(json_str(a, "timestamp"), json_str(b, "timestamp"));
+	cJSON_Delete(a);
+	cJSON_Delete(b);
+	fake_set(&harness_fake, "me=error&code=401");
+	cJSON_Delete(wait_health(&daemon_, pred_status, "unhealthy", 5000, "unhealthy"));
+	struct http_reply r;
+	http_request(daemon_.port, NULL, "/readyz", NULL, &r);
+	ck_assert_int_eq(r.status, 503);
+	ck_assert_msg(strstr(r.body, "not ready: unhealthy: 401"), "%s", r.body);
+	http_reply_free(&r);
+	daemon_stop(&daemon_);
+}
+END_TEST
+
+int
+main(void)
+{
+	const struct harness_case cases[] = {
+		{ "rotation during a slow echoed 401", rotation_during_a_slow_echoed_401 },
+		{ "echo across every cut", echo_across_every_cut },
+		{ "environment scrubbed, not dumpable", environment_scrubbed_and_not_dumpable },
+		{ "start-up errors are one line", startup_errors_are_one_line },
+		{ "FIFO token file never blocks", fifo_token_file_never_blocks },
+		{ "open-files limit raised", open_files_limit_raised_to_fit },
+		{ "request targets route exactly", request_targets_route_exactly },
+		{ "cached answers follow the state", cached_answers_follow_the_state },
+	};
+	return harness_run("hardening", cases, sizeof(cases) / sizeof(cases[0]));
+}
