@@ -101,6 +101,8 @@ harness_run(const char *name, const struct harness_case *cases, size_t n)
 		TCase *tc = tcase_create(cases[i].name);
 		tcase_add_checked_fixture(tc, fixture_setup, fixture_teardown);
 		tcase_set_timeout(tc, 60);
+		if (cases[i].tags)
+			tcase_set_tags(tc, cases[i].tags);
 		if (cases[i].loop > 0)
 			tcase_add_loop_test(tc, cases[i].test, 0, cases[i].loop);
 		else

@@ -20,7 +20,17 @@ struct harness_case {
 	const char *name;
 	const TTest *test;
 	int loop;                  /* > 0: a loop test over _i in 0..loop-1 */
+	/* Check tags, e.g. HARNESS_TIMING; NULL for none. */
+	const char *tags;
 };
+
+/*
+ * A case whose assertions hold only at normal speed: probe timeouts of a
+ * few hundred milliseconds that a first TLS handshake under
+ * ThreadSanitizer (10x slower) overruns. The TSan build runs everything
+ * else (CK_EXCLUDE_TAGS=timing); the plain and ASan builds run these too.
+ */
+#define HARNESS_TIMING "timing"
 
 /*
  * Builds a suite with one tcase per case, each with the checked fixture

@@ -819,7 +819,7 @@ START_TEST(test_redaction_before_the_cut)
 			 "\"message\":\"%*s bad header: Bearer %s\"}]}", pad, "x",
 			 SECRET_TOKEN);
 		const char *got = reason_secret(body);
-		ck_assert_msg(!secret_leaks(got, SECRET_TOKEN), "pad %d: %s", pad, got);
+		ck_assert_msg(!secret_leaks(got, SECRET_TOKEN), "pad %d: the reason leaks", pad);
 		ck_assert_msg(strlen(got) <= 160, "pad %d: %zu characters", pad,
 			      strlen(got));
 	}
@@ -830,7 +830,7 @@ START_TEST(test_redaction_before_the_cut)
 			 "<html><head><title>%*s %s</title></head></html>", pad, "x",
 			 SECRET_TOKEN);
 		const char *got = reason_secret(body);
-		ck_assert_msg(!secret_leaks(got, SECRET_TOKEN), "pad %d: %s", pad, got);
+		ck_assert_msg(!secret_leaks(got, SECRET_TOKEN), "pad %d: the reason leaks", pad);
 	}
 	/* Whole and short: the mask stands where the token stood. */
 	ck_assert_str_eq(reason_secret("{\"message\":\"token " SECRET_TOKEN " bad\"}"),

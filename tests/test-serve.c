@@ -763,26 +763,28 @@ int
 main(void)
 {
 	const struct harness_case cases[] = {
-		{ "seed shape", healthy_answer_keeps_the_seed_shape },
-		{ "no rate limit header", no_rate_limit_header_no_field },
+		{ "seed shape", healthy_answer_keeps_the_seed_shape, 0, HARNESS_TIMING },
+		{ "no rate limit header", no_rate_limit_header_no_field, 0, HARNESS_TIMING },
 		{ "before first probe", before_first_probe_is_unhealthy_and_answers_at_once },
-		{ "probe headers", probe_sends_the_contract_headers },
+		{ "probe headers", probe_sends_the_contract_headers, 0, HARNESS_TIMING },
 		{ "probe path and version", probe_path_and_version_are_settings },
 		{ "no calls from traffic", health_traffic_costs_no_intercom_call },
-		{ "interval", probes_follow_the_interval },
-		{ "404 405 HEAD", unknown_path_404_other_method_405_head_works },
-		{ "malformed requests", malformed_requests_get_4xx_and_serving_goes_on },
+		{ "interval", probes_follow_the_interval, 0, HARNESS_TIMING },
+		{ "404 405 HEAD", unknown_path_404_other_method_405_head_works, 0,
+		  HARNESS_TIMING },
+		{ "malformed requests", malformed_requests_get_4xx_and_serving_goes_on, 0,
+		  HARNESS_TIMING },
 		{ "signals", sigterm_and_sigint_exit_0_within_a_second },
-		{ "logs", logs_state_changes_not_requests_and_no_token },
+		{ "logs", logs_state_changes_not_requests_and_no_token, 0, HARNESS_TIMING },
 		{ "token never served", token_never_served },
 		{ "bad settings", bad_settings_exit_2_naming_the_setting },
 		{ "listen", listen_setting_binds_without_systemd },
 		{ "token rotation", token_file_rotation_without_restart },
 		{ "check", check_command_exit_codes },
-		{ "dns outage", dns_outage_is_a_timeout_not_a_stall },
+		{ "dns outage", dns_outage_is_a_timeout_not_a_stall, 0, HARNESS_TIMING },
 		{ "log formats", log_formats_json_and_journal },
 		{ "contract table", contract_table_row,
-		  (int)(sizeof(rows) / sizeof(rows[0])) },
+		  (int)(sizeof(rows) / sizeof(rows[0])), HARNESS_TIMING },
 	};
 	return harness_run("serve", cases, sizeof(cases) / sizeof(cases[0]));
 }

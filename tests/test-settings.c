@@ -170,7 +170,7 @@ fmt(const char *format, ...)
 static void
 assert_clean_message(const char *msg)
 {
-	ck_assert_msg(strstr(msg, MARK) == NULL, "secret leaked into: %s", msg);
+	ck_assert_msg(strstr(msg, MARK) == NULL, "a secret leaked into an error message");
 	ck_assert_msg(strchr(msg, '\n') == NULL, "not one line: %s", msg);
 	ck_assert_msg(msg[0] != '\0', "empty message");
 }
@@ -1302,13 +1302,13 @@ START_TEST(pasted_token_never_echoed)
 		const char *tf = fmt("--token-file=%s", tokfile);
 		int rc = run(COMMAND_SERVE, ARGV("--config", conf, tf), NONE);
 		ck_assert_int_eq(rc, -EINVAL);
-		ck_assert_msg(!secret_leaks(E, FILE_TOKEN), "case %zu leaks: %s", i, E);
+		ck_assert_msg(!secret_leaks(E, FILE_TOKEN), "case %zu leaks", i);
 		/* token_file set in the same file, after the bad line. */
 		const char *both = write_file(fmt("both%zu.conf", i),
 					      fmt("%stoken_file = %s\n", pasted[i], tokfile));
 		rc = run(COMMAND_SERVE, ARGV("--config", both), NONE);
 		ck_assert_int_eq(rc, -EINVAL);
-		ck_assert_msg(!secret_leaks(E, FILE_TOKEN), "case %zu leaks: %s", i, E);
+		ck_assert_msg(!secret_leaks(E, FILE_TOKEN), "case %zu leaks", i);
 	}
 }
 END_TEST
