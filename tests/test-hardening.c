@@ -68,6 +68,26 @@ assert_clean_endpoint(const char *path)
 	http_reply_free(&r);
 }
 
+/*
+ * Asserts that the STATUS= lines sent to the notify socket nfd (with
+ * want among them, unless NULL) and the daemon's log hold no token, then
+ * stops the daemon and removes the socket at sock.
+ */
+static void
+stop_and_assert_clean(int nfd, const char *sock, const char *want)
+{
+	char *status = notify_collect(nfd, 200);
+	ck_assert_msg(!want || strstr(status, want), "no %s in: %s", want, status);
+	assert_no_token_fragment(status, "STATUS=");
+	free(status);
+	char *log = daemon_log(&daemon_);
+	assert_no_token_fragment(log, "the log");
+	free(log);
+	daemon_stop(&daemon_);
+	close(nfd);
+	unlink(sock);
+}
+
 /* Waits until the daemon serves /livez: up, signals handled. */
 static void
 wait_live(struct daemon *d)
@@ -149,16 +169,7 @@ START_TEST(rotation_during_a_slow_echoed_401)
 	cJSON_Delete(health);
 	assert_clean_endpoint("/readyz");
 	assert_clean_endpoint("/metrics");
-	char *status = notify_collect(nfd, 200);
-	ck_assert_msg(strstr(status, "STATUS=unhealthy"), "%s", status);
-	assert_no_token_fragment(status, "STATUS=");
-	free(status);
-	char *log = daemon_log(&daemon_);
-	assert_no_token_fragment(log, "the log");
-	free(log);
-	daemon_stop(&daemon_);
-	close(nfd);
-	unlink(sock);
+	stop_and_assert_clean(nfd, sock, "STATUS=unhealthy");
 	unlink(path);
 }
 END_TEST
@@ -190,15 +201,7 @@ START_TEST(echo_across_every_cut)
 		assert_no_token_fragment(error, "/health error");
 		cJSON_Delete(health);
 	}
-	char *status = notify_collect(nfd, 200);
-	assert_no_token_fragment(status, "STATUS=");
-	free(status);
-	char *log = daemon_log(&daemon_);
-	assert_no_token_fragment(log, "the log");
-	free(log);
-	daemon_stop(&daemon_);
-	close(nfd);
-	unlink(sock);
+	stop_and_assert_clean(nfd, sock, NULL);
 }
 END_TEST
 

@@ -322,6 +322,13 @@ pred_webhook_up(cJSON *health, void *arg)
 	       (long)code->valuedouble == want;
 }
 
+static bool
+pred_webhook_and_healthy(cJSON *health, void *arg)
+{
+	const char *status = json_str(health, "status");
+	return pred_webhook_up(health, arg) && status && strcmp(status, "healthy") == 0;
+}
+
 START_TEST(webhook_up_and_down_is_informational)
 {
 	start_with_side_checks("/webhook");
@@ -330,10 +337,11 @@ START_TEST(webhook_up_and_down_is_informational)
 		char knob[32];
 		snprintf(knob, sizeof(knob), "webhook_code=%ld", codes[i]);
 		fake_set(&harness_fake, knob);
-		cJSON *doc = wait_health(&daemon_, pred_webhook_up, &codes[i], 5000,
-					 knob);
-		ck_assert_str_eq(json_str(doc, "status"), "healthy");
-		cJSON_Delete(doc);
+		/* Healthy with the webhook in that state: the webhook never
+		 * moves the overall state (a probe that timed out on a loaded
+		 * machine may, until the next one). */
+		cJSON_Delete(wait_health(&daemon_, pred_webhook_and_healthy, &codes[i],
+					 5000, knob));
 		ck_assert_double_eq(metric_value(&daemon_, "intercom_webhook_up"),
 				    codes[i] < 500 ? 1 : 0);
 	}
@@ -457,19 +465,24 @@ START_TEST(metrics_pass_promtool_and_match_the_stand_in)
 
 	/* Counters agree with what the stand-in saw. A probe may be in
 	 * flight at any moment: compare when none is (the count did not move
-	 * across the stand-in's answer and matches it). */
+	 * across the stand-in's answer). Every probe the stand-in answered is
+	 * counted; a probe it never saw can only be a transport error (on a
+	 * loaded machine a 400 ms timeout can strike in the TLS handshake). */
 	bool matched = false;
-	double count = 0;
+	double count = 0, lost = 0;
 	long seen = 0;
 	for (int i = 0; i < 100 && !matched; i++) {
 		count = metric_value(&daemon_, "intercom_probe_duration_seconds_count");
+		lost = metric_value(&daemon_, "intercom_probes_total{code=\"error\"}");
 		seen = fake_requests(&harness_fake, "me");
 		double again = metric_value(&daemon_, "intercom_probe_duration_seconds_count");
-		matched = count == again && (double)seen == count;
+		matched = count == again && (double)seen <= count &&
+			  count - (double)seen <= lost;
 		if (!matched)
 			sleep_ms(37);
 	}
-	ck_assert_msg(matched, "stand-in saw %ld probes, /metrics counts %g", seen, count);
+	ck_assert_msg(matched, "stand-in saw %ld probes, /metrics counts %g (%g errors)",
+		      seen, count, lost);
 	double ok = metric_value(&daemon_, "intercom_probes_total{code=\"200\"}");
 	double unauthorized = metric_value(&daemon_, "intercom_probes_total{code=\"401\"}");
 	double unavailable = metric_value(&daemon_, "intercom_probes_total{code=\"503\"}");
