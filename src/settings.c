@@ -885,6 +885,9 @@ parse_config_line(struct loader *ld, const char *line, const char *where)
 		return fail(ld, "%s: expected \"key = value\"", where);
 
 	char *key = xstrndup(line, key_len);
+	/* The key as errors may show it: escaped, and not at all when it may
+	 * be a pasted token. */
+	char *shown = show(key);
 	char *value = NULL;
 	int rc = 0;
 
@@ -893,13 +896,13 @@ parse_config_line(struct loader *ld, const char *line, const char *where)
 		/* No escapes: a value never needs a '"', and this stays simple. */
 		const char *close = strchr(v + 1, '"');
 		if (!close) {
-			rc = fail(ld, "%s: unterminated quote (from %s)", key, where);
+			rc = fail(ld, "%s: unterminated quote (from %s)", shown, where);
 			goto out;
 		}
 		const char *after = trim_left(close + 1);
 		if (*after != '\0' && *after != '#') {
 			rc = fail(ld, "%s: unexpected text after the closing quote (from %s)",
-				  key, where);
+				  shown, where);
 			goto out;
 		}
 		value = xstrndup(v + 1, (size_t)(close - v - 1));
@@ -937,18 +940,17 @@ parse_config_line(struct loader *ld, const char *line, const char *where)
 		}
 		int guess = find_by_key(snake);
 		free(snake);
-		char *shown = show(key);
 		if (guess >= 0)
 			rc = fail(ld, "%s: unknown setting (from %s): did you mean %s?",
 				  shown, where, settings_table[guess].key);
 		else
 			rc = fail(ld, "%s: unknown setting (from %s)", shown, where);
-		free(shown);
 		goto out;
 	}
 	set_raw(ld, (enum setting_id)id, value, LEVEL_FILE, where);
 
 out:
+	free(shown);
 	free(key);
 	free(value);
 	return rc;
@@ -983,8 +985,12 @@ read_config(struct loader *ld)
 		goto out;
 	}
 
+	/* Some editors start a UTF-8 file with a byte order mark. */
+	char *start = text;
+	if (size >= 3 && memcmp(text, "\xef\xbb\xbf", 3) == 0)
+		start += 3;
 	unsigned lineno = 0;
-	for (char *line = text; line < text + size;) {
+	for (char *line = start; line < text + size;) {
 		char *nl = strchr(line, '\n');
 		size_t len = nl ? (size_t)(nl - line) : strlen(line);
 		char *next = nl ? nl + 1 : line + len;
@@ -1210,9 +1216,10 @@ resolve_api_url(struct loader *ld)
 		free(q);
 		return rc;
 	}
+	/* The probe path starts with '/': no trailing slash at all here. */
 	size_t len = strlen(s->api_url);
-	if (len > 0 && s->api_url[len - 1] == '/')
-		s->api_url[len - 1] = '\0';
+	while (len > 0 && s->api_url[len - 1] == '/')
+		s->api_url[--len] = '\0';
 	return 0;
 }
 
@@ -1529,6 +1536,46 @@ resolve_status_url(struct loader *ld)
 	return resolve_url(ld, SETTING_STATUS_URL, &ld->s->status_url);
 }
 
+/*
+ * The free-text settings are logged at start-up and sent over the network
+ * (URLs to their servers, the rest in the probe): one that holds the
+ * access token (or a piece of it: tokens are random, settings are not) or
+ * the webhook secret would leak it. Refused, without showing the value.
+ */
+static int
+check_no_secret_in_values(struct loader *ld)
+{
+	const struct settings *s = ld->s;
+	const struct {
+		enum setting_id id;
+		const char *value;
+	} values[] = {
+		{ SETTING_API_URL, s->api_url },
+		{ SETTING_API_VERSION, s->api_version },
+		{ SETTING_PROBE_PATH, s->probe_path },
+		{ SETTING_STATUS_URL, s->status_url },
+		{ SETTING_WEBHOOK_URL, s->webhook_url },
+	};
+	for (size_t i = 0; i < sizeof(values) / sizeof(values[0]); i++) {
+		const char *value = values[i].value;
+		if (!value)
+			continue;
+		const char *what = NULL;
+		if (s->webhook_secret && strstr(value, s->webhook_secret))
+			what = "the webhook secret";
+		else if (secret_leaks(value, s->token))
+			what = "the access token";
+		if (what) {
+			const char *src;
+			value_of(ld, values[i].id, &src);
+			return fail(ld, "%s: the value (from %s) holds %s, or part of it:"
+				    " refusing to log it or send it anywhere",
+				    settings_table[values[i].id].key, src, what);
+		}
+	}
+	return 0;
+}
+
 static int
 resolve_all(struct loader *ld)
 {
@@ -1576,11 +1623,9 @@ resolve_all(struct loader *ld)
 		return rc;
 	s->log_level = level_values[choice];
 
-	/* Secrets last: a config mistake above is reported without them
-	 * ever having been read. */
-	if ((rc = resolve_token(ld)) < 0)
+	if ((rc = resolve_token(ld)) < 0 || (rc = resolve_webhook_secret(ld)) < 0)
 		return rc;
-	return resolve_webhook_secret(ld);
+	return check_no_secret_in_values(ld);
 }
 
 /* Redacts the secret in the file a setting names, if it can be read. */

@@ -827,7 +827,7 @@ START_TEST(region_and_api_url)
 			ENV(TOKEN_ENV), "must start with https://");
 	expect_ok(COMMAND_SERVE, ARGV("--api-url=https://proxy.example.com/intercom//"),
 		  ENV(TOKEN_ENV));
-	ck_assert_str_eq(S.api_url, "https://proxy.example.com/intercom/");
+	ck_assert_str_eq(S.api_url, "https://proxy.example.com/intercom");
 
 	expect_err(COMMAND_SERVE, ARGV("--region=mars"), ENV(TOKEN_ENV),
 		   "region: invalid value \"mars\" (from flag --region): use us, eu or au");
@@ -1104,7 +1104,7 @@ END_TEST
 START_TEST(log_never_shows_secrets)
 {
 	expect_ok(COMMAND_PREFLIGHT, ARGV("--interval=20s",
-					  "--webhook-url=https://user:" MARK "@hooks.example.com/x"),
+					  "--webhook-url=https://user:pa55word@hooks.example.com/x"),
 		  ENV(TOKEN_ENV, WEBHOOK_ENV));
 
 	const char *out = tmp_path("log");
@@ -1123,7 +1123,9 @@ START_TEST(log_never_shows_secrets)
 	close(fd);
 	ck_assert_int_gt(n, 0);
 	buf[n] = '\0';
-	ck_assert_msg(strstr(buf, MARK) == NULL, "secret in the log:\n%s", buf);
+	ck_assert_msg(strstr(buf, MARK) == NULL, "a secret is in the log");
+	/* Not a secret this module guards, but a credential all the same. */
+	ck_assert_msg(strstr(buf, "pa55word") == NULL, "a URL password is in the log");
 	ck_assert_ptr_nonnull(strstr(buf, "token: set (env INTERCOM_ACCESS_TOKEN)"));
 	ck_assert_ptr_nonnull(strstr(buf, "webhook_secret: set (env INTERCOM_WEBHOOK_SECRET)"));
 	ck_assert_ptr_nonnull(strstr(buf, "interval: 20s"));
@@ -1384,6 +1386,52 @@ START_TEST(http_server_settings)
 }
 END_TEST
 
+START_TEST(secrets_never_in_other_values)
+{
+	/* A token, or a piece of it, pasted into a value that is logged and
+	 * sent over the network is refused, and the error does not show it. */
+	const char *const cases[][2] = {
+		{ "api_url = https://api.intercom.io/" TOKEN "\n", "api_url" },
+		{ "status_url = https://status.example.com/?k=AbCdEf0123\n", "status_url" },
+		{ "probe_path = /me?t=" MARK "AbCdEf\n", "probe_path" },
+		{ "api_version = " MARK "AbCd\n", "api_version" },
+	};
+	for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+		const char *conf = write_file(fmt("val%zu.conf", i), cases[i][0]);
+		expect_err(COMMAND_SERVE, ARGV("--config", conf), ENV(TOKEN_ENV),
+			   fmt("%s: the value (from %s:1) holds the access token, or part"
+			       " of it: refusing to log it or send it anywhere",
+			       cases[i][1], conf));
+		ck_assert_msg(!secret_leaks(E, TOKEN), "case %zu leaks", i);
+	}
+	/* The webhook secret, whole, in a URL. */
+	expect_err(COMMAND_PREFLIGHT, ARGV("--webhook-url=https://hooks.example.com/" WEBHOOK),
+		   ENV(TOKEN_ENV, WEBHOOK_ENV),
+		   "webhook_url: the value (from flag --webhook-url) holds the webhook"
+		   " secret, or part of it: refusing to log it or send it anywhere");
+}
+END_TEST
+
+START_TEST(config_keys_shown_escaped)
+{
+	/* Control bytes in a key never reach a terminal raw. */
+	const char *esc = write_file("esc.conf", "log\x1b[2Jlevel = \"debug\n");
+	expect_err(COMMAND_SERVE, ARGV("--config", esc), ENV(TOKEN_ENV),
+		   fmt("log\\x1b[2Jlevel: unterminated quote (from %s:1)", esc));
+	const char *after = write_file("after.conf", "log_level\x7f = \"debug\" more\n");
+	expect_err(COMMAND_SERVE, ARGV("--config", after), ENV(TOKEN_ENV),
+		   fmt("log_level\\x7f: unexpected text after the closing quote (from %s:1)",
+		       after));
+	/* A byte order mark before the first key is an editor's, not a key's. */
+	const char *bom = write_file("bom.conf", "\xef\xbb\xbfinterval = 20s\n");
+	expect_ok(COMMAND_SERVE, ARGV("--config", bom), ENV(TOKEN_ENV));
+	ck_assert_int_eq(S.interval_ms, 20000);
+	/* Every trailing slash goes: the probe path brings its own. */
+	expect_ok(COMMAND_SERVE, ARGV("--api-url=https://api.intercom.io//"), ENV(TOKEN_ENV));
+	ck_assert_str_eq(S.api_url, "https://api.intercom.io");
+}
+END_TEST
+
 static Suite *
 settings_suite(void)
 {
@@ -1430,6 +1478,8 @@ settings_suite(void)
 		{ "pasted_token_never_echoed", pasted_token_never_echoed },
 		{ "bounded_reads", bounded_reads },
 		{ "http_server_settings", http_server_settings },
+		{ "secrets_never_in_other_values", secrets_never_in_other_values },
+		{ "config_keys_shown_escaped", config_keys_shown_escaped },
 	};
 	for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
 		TCase *tc = tcase_create(cases[i].name);
