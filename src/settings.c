@@ -1560,10 +1560,13 @@ check_no_secret_in_values(struct loader *ld)
 		const char *value = values[i].value;
 		if (!value)
 			continue;
+		/* The environment's token counts even where a token file
+		 * wins over it: it is a secret all the same. */
+		const char *env_token = env_lookup(ld->envp, ENV_TOKEN);
 		const char *what = NULL;
 		if (s->webhook_secret && strstr(value, s->webhook_secret))
 			what = "the webhook secret";
-		else if (secret_leaks(value, s->token))
+		else if (secret_leaks(value, s->token) || secret_leaks(value, env_token))
 			what = "the access token";
 		if (what) {
 			const char *src;
