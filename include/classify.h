@@ -23,7 +23,7 @@ struct classify_params {
 const char *health_state_name(enum health_state state);
 
 /*
- * Classifies one probe exactly as the contract's table does:
+ * Classifies one probe, row by row of the state table (README, "States"):
  * 2xx fast with quota -> healthy; 2xx slow or quota below rate_limit_low
  * percent -> degraded; 429 -> degraded; 401 -> unhealthy, unauthenticated;
  * other 4xx and 5xx -> unhealthy, authenticated; transport failure ->
@@ -32,6 +32,9 @@ const char *health_state_name(enum health_state state);
 enum health_state classify_probe(const struct probe_result *r,
 				 const struct classify_params *p,
 				 bool *authenticated);
+
+/* Whether r is an HTTP answer with a 2xx status. */
+bool classify_is_success(const struct probe_result *r);
 
 /* Whether the quota in rl is below rate_limit_low percent of the limit
  * (strictly); false when either header is missing. */

@@ -8,6 +8,7 @@
 
 #include "classify.h"
 #include "probe_result.h"
+#include "settings.h"
 
 /*
  * The health state over time: what the worker learned from its probes,
@@ -59,7 +60,12 @@ struct health_params {
 	int64_t interval_ms;
 	int64_t timeout_ms;
 	int64_t stale_after_ms;
+	bool status_page_enabled;  /* status_url is set */
+	bool webhook_enabled;      /* webhook_url is set */
 };
+
+/* The parameters for s. */
+void health_params_init(struct health_params *p, const struct settings *s);
 
 struct health_snapshot {
 	int64_t started_ms;        /* realtime the worker started */
@@ -71,7 +77,9 @@ struct health_snapshot {
 	bool authenticated;             /* from the last probe */
 	char error[PROBE_ERROR_MAX];    /* contract text of `last`, "" none */
 	struct probe_result last;
+	bool last_success;              /* `last` was a 2xx */
 	struct rate_limit rate_limit;   /* last headers seen, any probe */
+	bool quota_low;                 /* rate_limit is below rate_limit_low */
 	int64_t last_success_ms;        /* finished_ms of the last 2xx, 0 never */
 	int consecutive_failures;       /* raw probes not healthy, in a row */
 	int consecutive_successes;      /* raw healthy probes, in a row */
@@ -130,6 +138,21 @@ bool health_record_probe(struct health_snapshot *s,
  * Returns 0 when r was not a 429.
  */
 #define HEALTH_BACKOFF_MAX_MS (60 * 1000)
+/*
+ * Records a finished status-page read: its result r and, when r is a 200,
+ * what response_parse_status_page() made of the body. Returns true when
+ * the indicator changed (worth a log line).
+ */
+bool health_record_status_page(struct health_snapshot *s,
+			       const struct probe_result *r,
+			       enum page_indicator indicator,
+			       const char *description);
+
+/* Records a finished webhook HEAD. Returns true when it went up or down
+ * (or was seen for the first time). */
+bool health_record_webhook(struct health_snapshot *s,
+			   const struct probe_result *r);
+
 int64_t health_backoff_ms(const struct probe_result *r, int64_t now_ms);
 
 /* Sets when the next probe is due (realtime for display, monotonic for

@@ -16,9 +16,6 @@
 
 struct probe_worker;
 
-/* The classification, damping and timing parameters s asks for. */
-void probe_health_params(const struct settings *s, struct health_params *p);
-
 /*
  * Creates a worker for s (borrowed: must outlive the worker) publishing to
  * store (borrowed). Loads the CA bundle. Returns NULL with *err (caller

@@ -46,7 +46,7 @@ int
 check_cmd_run(const struct settings *s)
 {
 	struct health_params params;
-	probe_health_params(s, &params);
+	health_params_init(&params, s);
 	struct curl_blob ca = { 0 };
 	struct request req;
 	char *err = NULL;

@@ -26,6 +26,12 @@ is_2xx(long status)
 	return status >= 200 && status <= 299;
 }
 
+bool
+classify_is_success(const struct probe_result *r)
+{
+	return r->transport == PROBE_TRANSPORT_OK && is_2xx(r->http_status);
+}
+
 static bool
 is_slow(const struct probe_result *r, const struct classify_params *p)
 {

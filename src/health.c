@@ -26,6 +26,24 @@ page_indicator_name(enum page_indicator indicator)
 }
 
 void
+health_params_init(struct health_params *p, const struct settings *s)
+{
+	*p = (struct health_params){
+		.classify = {
+			.degraded_latency_ms = s->degraded_latency_ms,
+			.rate_limit_low = s->rate_limit_low,
+		},
+		.failure_threshold = s->failure_threshold,
+		.success_threshold = s->success_threshold,
+		.interval_ms = s->interval_ms,
+		.timeout_ms = s->timeout_ms,
+		.stale_after_ms = s->stale_after_ms,
+		.status_page_enabled = s->status_url != NULL,
+		.webhook_enabled = s->webhook_url != NULL,
+	};
+}
+
+void
 health_init(struct health_snapshot *s, const struct health_params *p,
 	    int64_t now_real_ms, int64_t now_mono_ms)
 {
@@ -36,6 +54,8 @@ health_init(struct health_snapshot *s, const struct health_params *p,
 	s->next_probe_ms = now_real_ms;
 	/* Liveness counts from start-up until the first probe finishes. */
 	s->stale_at_mono_ms = now_mono_ms + p->stale_after_ms;
+	s->status_page.enabled = p->status_page_enabled;
+	s->webhook.enabled = p->webhook_enabled;
 }
 
 static void
@@ -95,8 +115,11 @@ health_record_probe(struct health_snapshot *s, const struct health_params *p,
 	if (r->rate_limit.has_limit || r->rate_limit.has_remaining ||
 	    r->rate_limit.has_reset)
 		s->rate_limit = r->rate_limit;
-	if (r->transport == PROBE_TRANSPORT_OK && r->http_status >= 200 &&
-	    r->http_status < 300)
+	/* Recorded once here, so that every reader agrees with the
+	 * classification instead of repeating it. */
+	s->quota_low = classify_quota_low(&s->rate_limit, p->classify.rate_limit_low);
+	s->last_success = classify_is_success(r);
+	if (s->last_success)
 		s->last_success_ms = r->finished_ms;
 
 	/* Streak bookkeeping, independent of damping: what /health shows. */
@@ -146,6 +169,58 @@ health_record_probe(struct health_snapshot *s, const struct health_params *p,
 
 	s->stale_at_mono_ms = r->finished_mono_ms + p->stale_after_ms;
 	return s->state != before;
+}
+
+bool
+health_record_status_page(struct health_snapshot *s,
+			   const struct probe_result *r,
+			   enum page_indicator indicator,
+			   const char *description)
+{
+	struct status_page_info *p = &s->status_page;
+	enum page_indicator before = p->indicator;
+
+	p->checked = true;
+	p->checked_ms = r->finished_ms;
+	p->indicator = PAGE_UNKNOWN;
+	p->description[0] = '\0';
+	p->error[0] = '\0';
+	if (r->transport != PROBE_TRANSPORT_OK || r->http_status != 200) {
+		if (r->http_status)
+			snprintf(p->error, sizeof(p->error), "%ld: %.100s",
+				 r->http_status, r->reason);
+		else
+			snprintf(p->error, sizeof(p->error), "%.120s", r->reason);
+	} else if (indicator == PAGE_UNKNOWN) {
+		snprintf(p->error, sizeof(p->error),
+			 "no known status.indicator in the status page");
+	} else {
+		p->indicator = indicator;
+		snprintf(p->description, sizeof(p->description), "%s",
+			 description ? description : "");
+	}
+	return p->indicator != before;
+}
+
+bool
+health_record_webhook(struct health_snapshot *s, const struct probe_result *r)
+{
+	struct webhook_info *h = &s->webhook;
+	bool was_up = h->up, was_checked = h->checked;
+
+	h->checked = true;
+	h->checked_ms = r->finished_ms;
+	h->latency_ms = r->latency_ms;
+	h->http_status = r->http_status;
+	/* Below 500: the endpoint is there and answering, even if HEAD is
+	 * not what it wants (405) or it wants a signature (401). */
+	h->up = r->transport == PROBE_TRANSPORT_OK && r->http_status < 500;
+	h->error[0] = '\0';
+	if (r->transport != PROBE_TRANSPORT_OK)
+		snprintf(h->error, sizeof(h->error), "%.120s", r->reason);
+	else if (!h->up)
+		snprintf(h->error, sizeof(h->error), "%ld from HEAD", r->http_status);
+	return !was_checked || was_up != h->up;
 }
 
 int64_t

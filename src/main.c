@@ -19,6 +19,7 @@
 #include "notify.h"
 #include "probe.h"
 #include "request.h"
+#include "schedule.h"
 #include "secret.h"
 #include "settings.h"
 
@@ -171,8 +172,10 @@ watch(const struct settings *s, struct probe_worker *worker,
 			}
 		}
 		if (watchdog_ms > 0) {
-			int64_t age = clock_mono_ms() - probe_worker_heartbeat_ms(worker);
-			if (age < watchdog_ms / 2)
+			int64_t now = clock_mono_ms();
+			int64_t beat = probe_worker_heartbeat_ms(worker);
+			int64_t age = now - beat;
+			if (schedule_heartbeat_fresh(now, beat, watchdog_ms))
 				notify_watchdog();
 			else
 				log_warning("probe worker silent for %lld ms; "
@@ -205,7 +208,7 @@ serve(struct settings *s)
 	settings_log(s);
 	fit_open_files(s);
 
-	probe_health_params(s, &params);
+	health_params_init(&params, s);
 	health_init(&initial, &params, clock_real_ms(), clock_mono_ms());
 	health_store_init(&store, &initial);
 

@@ -16,6 +16,7 @@
 #include "probe.h"
 #include "request.h"
 #include "response.h"
+#include "schedule.h"
 #include "secret.h"
 
 /* The longest the loop sleeps by default: keeps the heartbeat (and so
@@ -34,7 +35,6 @@ struct probe_worker {
 	atomic_bool stopping;
 	atomic_bool reload;
 	atomic_int_fast64_t heartbeat_ms;
-	int64_t max_poll_ms;
 
 	/* Secret. Owned by the worker thread once it runs. */
 	char *token;
@@ -43,28 +43,10 @@ struct probe_worker {
 
 	struct request api, page, hook;
 	bool api_busy, page_busy, hook_busy;
-	int64_t next_api_mono_ms;
-	int64_t next_side_mono_ms;
+	struct schedule schedule;
 
 	struct health_snapshot snap;
-	unsigned int seed;
 };
-
-void
-probe_health_params(const struct settings *s, struct health_params *p)
-{
-	*p = (struct health_params){
-		.classify = {
-			.degraded_latency_ms = s->degraded_latency_ms,
-			.rate_limit_low = s->rate_limit_low,
-		},
-		.failure_threshold = s->failure_threshold,
-		.success_threshold = s->success_threshold,
-		.interval_ms = s->interval_ms,
-		.timeout_ms = s->timeout_ms,
-		.stale_after_ms = s->stale_after_ms,
-	};
-}
 
 struct probe_worker *
 probe_worker_create(const struct settings *s, struct health_store *store,
@@ -75,7 +57,7 @@ probe_worker_create(const struct settings *s, struct health_store *store,
 		goto oom;
 	w->settings = s;
 	w->store = store;
-	probe_health_params(s, &w->params);
+	health_params_init(&w->params, s);
 	if (request_load_ca(s->ca_file, &w->ca, err) < 0)
 		goto fail;
 	w->multi = curl_multi_init();
@@ -89,14 +71,12 @@ probe_worker_create(const struct settings *s, struct health_store *store,
 	atomic_init(&w->stopping, false);
 	atomic_init(&w->reload, false);
 	atomic_init(&w->heartbeat_ms, clock_mono_ms());
-	w->max_poll_ms = MAX_POLL_MS;
-	w->seed = (unsigned int)(clock_real_ms() ^ getpid());
+	schedule_init(&w->schedule, s->interval_ms, s->status_interval_ms, MAX_POLL_MS,
+		      (unsigned int)(clock_real_ms() ^ getpid()), clock_mono_ms());
 
-	health_init(&w->snap, &w->params, clock_real_ms(),
-		    clock_mono_ms());
-	w->snap.status_page.enabled = s->status_url != NULL;
-	w->snap.webhook.enabled = s->webhook_url != NULL;
-	health_store_publish(store, &w->snap);
+	/* The snapshot the store was seeded with is where the worker
+	 * carries on from. */
+	health_store_read(store, &w->snap);
 	return w;
 
 oom:
@@ -149,16 +129,6 @@ maybe_reload_token(struct probe_worker *w)
 		log_info("token reloaded from %s", path);
 }
 
-/* Up to 10% of the interval, at random: replicas started together, or
- * told the same X-RateLimit-Reset, drift apart instead of spending the
- * shared quota in one burst. */
-static int64_t
-jitter_ms(struct probe_worker *w)
-{
-	int64_t span = w->settings->interval_ms / 10;
-	return span > 0 ? (int64_t)(rand_r(&w->seed) % (span + 1)) : 0;
-}
-
 static void
 start_api(struct probe_worker *w)
 {
@@ -167,14 +137,11 @@ start_api(struct probe_worker *w)
 	    curl_multi_add_handle(w->multi, w->api.easy) != CURLM_OK) {
 		log_error("cannot start a probe: out of memory");
 		request_cleanup(&w->api);
-		w->next_api_mono_ms = clock_mono_ms() + w->settings->interval_ms;
+		schedule_api_failed(&w->schedule, clock_mono_ms());
 		return;
 	}
 	w->api_busy = true;
-	/* Probes are spaced from start to start; timeout < interval means
-	 * one is always over before the next is due. */
-	w->next_api_mono_ms = w->api.started_mono_ms +
-			      w->settings->interval_ms + jitter_ms(w);
+	schedule_api_started(&w->schedule, w->api.started_mono_ms);
 }
 
 static void
@@ -199,7 +166,7 @@ start_side(struct probe_worker *w)
 		else
 			request_cleanup(&w->hook);
 	}
-	w->next_side_mono_ms = clock_mono_ms() + s->status_interval_ms;
+	schedule_side_started(&w->schedule, clock_mono_ms());
 }
 
 static void
@@ -229,17 +196,14 @@ finish_api(struct probe_worker *w, CURLcode code)
 	int64_t now_mono = clock_mono_ms();
 	int64_t now_real = clock_real_ms();
 	int64_t wait = health_backoff_ms(r, now_real);
-	bool backoff = false;
-	if (wait > 0 && now_mono + wait > w->next_api_mono_ms) {
-		w->next_api_mono_ms = now_mono + wait + jitter_ms(w);
-		backoff = true;
+	bool backoff = schedule_backoff(&w->schedule, now_mono, wait);
+	if (backoff)
 		/* The state line already said 429; this is per probe. */
 		log_debug("rate limited (429): next probe in %lld ms",
 			  (long long)wait);
-	}
-	health_schedule(&w->snap, &w->params,
-			now_real + (w->next_api_mono_ms - now_mono),
-			w->next_api_mono_ms, backoff);
+	int64_t next = w->schedule.next_api_ms;
+	health_schedule(&w->snap, &w->params, now_real + (next - now_mono), next,
+			backoff);
 
 	if (changed || first) {
 		if (w->snap.error[0])
@@ -266,33 +230,17 @@ finish_api(struct probe_worker *w, CURLcode code)
 static void
 finish_page(struct probe_worker *w, CURLcode code)
 {
-	struct status_page_info *p = &w->snap.status_page;
 	struct probe_result *r = &w->page.result;
 	request_complete(&w->page, code, true);
-	enum page_indicator before = p->indicator;
 
-	p->checked = true;
-	p->checked_ms = r->finished_ms;
-	p->indicator = PAGE_UNKNOWN;
-	p->description[0] = '\0';
-	p->error[0] = '\0';
-	if (r->transport != PROBE_TRANSPORT_OK || r->http_status != 200) {
-		if (r->http_status)
-			snprintf(p->error, sizeof(p->error), "%ld: %.100s",
-				 r->http_status, r->reason);
-		else
-			snprintf(p->error, sizeof(p->error), "%.120s", r->reason);
-		goto out;
-	}
-	p->indicator = response_parse_status_page(w->page.body, w->page.body_len,
-						  p->description,
-						  sizeof(p->description));
-	if (p->indicator == PAGE_UNKNOWN)
-		snprintf(p->error, sizeof(p->error),
-			 "no known status.indicator in the status page");
-out:
-	if (p->indicator != before)
-	{
+	char description[sizeof(w->snap.status_page.description)] = "";
+	enum page_indicator indicator = PAGE_UNKNOWN;
+	if (r->transport == PROBE_TRANSPORT_OK && r->http_status == 200)
+		indicator = response_parse_status_page(w->page.body, w->page.body_len,
+						       description,
+						       sizeof(description));
+	if (health_record_status_page(&w->snap, r, indicator, description)) {
+		const struct status_page_info *p = &w->snap.status_page;
 		const char *detail = p->error[0] ? p->error : p->description;
 		log_info("status page: %s%s%s", page_indicator_name(p->indicator),
 			 detail[0] ? ": " : "", detail);
@@ -306,25 +254,12 @@ out:
 static void
 finish_hook(struct probe_worker *w, CURLcode code)
 {
-	struct webhook_info *h = &w->snap.webhook;
-	struct probe_result *r = &w->hook.result;
 	request_complete(&w->hook, code, false);
-	bool was_up = h->up, was_checked = h->checked;
-
-	h->checked = true;
-	h->checked_ms = r->finished_ms;
-	h->latency_ms = r->latency_ms;
-	h->http_status = r->http_status;
-	h->up = r->transport == PROBE_TRANSPORT_OK && r->http_status < 500;
-	h->error[0] = '\0';
-	if (r->transport != PROBE_TRANSPORT_OK)
-		snprintf(h->error, sizeof(h->error), "%.120s", r->reason);
-	else if (!h->up)
-		snprintf(h->error, sizeof(h->error), "%ld from HEAD", r->http_status);
-
-	if (!was_checked || was_up != h->up)
+	if (health_record_webhook(&w->snap, &w->hook.result)) {
+		const struct webhook_info *h = &w->snap.webhook;
 		log_info("webhook endpoint %s%s%s", h->up ? "up" : "down",
 			 h->error[0] ? ": " : "", h->error);
+	}
 	health_store_publish(w->store, &w->snap);
 	curl_multi_remove_handle(w->multi, w->hook.easy);
 	request_cleanup(&w->hook);
@@ -355,9 +290,7 @@ static void *
 worker_main(void *data)
 {
 	struct probe_worker *w = data;
-	int64_t now = clock_mono_ms();
-	w->next_api_mono_ms = now;
-	w->next_side_mono_ms = now;
+	int64_t now;
 
 	while (!atomic_load(&w->stopping)) {
 #ifdef HEALTHD_TEST_HOOKS
@@ -370,9 +303,9 @@ worker_main(void *data)
 		if (atomic_load(&w->reload))
 			maybe_reload_token(w);
 
-		if (!w->api_busy && now >= w->next_api_mono_ms)
+		if (!w->api_busy && schedule_api_due(&w->schedule, now))
 			start_api(w);
-		if (now >= w->next_side_mono_ms)
+		if (schedule_side_due(&w->schedule, now))
 			start_side(w);
 
 		int running;
@@ -394,14 +327,8 @@ worker_main(void *data)
 
 		/* Work may have become due while we handled results: compute
 		 * the wait from fresh state, never from the last wakeup. */
-		now = clock_mono_ms();
-		int64_t wait = w->max_poll_ms;
-		if (!w->api_busy && w->next_api_mono_ms - now < wait)
-			wait = w->next_api_mono_ms - now;
-		if (w->next_side_mono_ms - now < wait)
-			wait = w->next_side_mono_ms - now;
-		if (wait < 0)
-			wait = 0;
+		int64_t wait = schedule_poll_ms(&w->schedule, clock_mono_ms(),
+						w->api_busy);
 		if (atomic_load(&w->stopping))
 			break;
 		curl_multi_poll(w->multi, NULL, 0, (int)wait, NULL);
@@ -422,7 +349,7 @@ probe_worker_start(struct probe_worker *w)
 void
 probe_worker_set_heartbeat(struct probe_worker *w, int64_t ms)
 {
-	w->max_poll_ms = ms < 10 ? 10 : ms < MAX_POLL_MS ? ms : MAX_POLL_MS;
+	w->schedule.max_poll_ms = ms < 10 ? 10 : ms < MAX_POLL_MS ? ms : MAX_POLL_MS;
 }
 
 void

@@ -342,12 +342,6 @@ nonnull(const char *s)
 	return s ? s : "";
 }
 
-static bool
-is_2xx(long status)
-{
-	return status >= 200 && status <= 299;
-}
-
 static void
 put_intercom_service(struct buf *b, const struct health_snapshot *s,
 		     const struct health_view *v,
@@ -483,7 +477,7 @@ quota_status(const struct health_snapshot *s, const struct render_info *info)
 {
 	if (s->probed && s->last.http_status == 429)
 		return "warn";
-	if (classify_quota_low(&s->rate_limit, info->rate_limit_low))
+	if (s->quota_low)
 		return "warn";
 	return "pass";
 }
@@ -771,8 +765,7 @@ render_metrics(const struct health_snapshot *s,
 			   health_state_name((enum health_state)st),
 			   v->state == (enum health_state)st);
 
-	bool success = s->probed && s->last.transport == PROBE_TRANSPORT_OK &&
-		       is_2xx(s->last.http_status);
+	bool success = s->probed && s->last_success;
 	metric_header(&b, "intercom_probe_success", "gauge",
 		      "Whether the last timed probe of the Intercom API got a "
 		      "2xx" CACHED);

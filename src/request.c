@@ -114,7 +114,6 @@ init_common(struct request *req, const char *url, int64_t timeout_ms,
 
 	CURL *e = req->easy;
 	curl_easy_setopt(e, CURLOPT_URL, url);
-	curl_easy_setopt(e, CURLOPT_PRIVATE, req);
 	/* The worker is one thread among others: signals are not ours. */
 	curl_easy_setopt(e, CURLOPT_NOSIGNAL, 1L);
 	/* Without it, a transfer that times out while the threaded resolver

@@ -408,6 +408,31 @@ START_TEST(test_transport_failure_fast)
 }
 END_TEST
 
+START_TEST(test_is_success)
+{
+	static const struct {
+		enum probe_transport transport;
+		long status;
+		bool success;
+	} cases[] = {
+		{ PROBE_TRANSPORT_OK, 200, true },
+		{ PROBE_TRANSPORT_OK, 204, true },
+		{ PROBE_TRANSPORT_OK, 299, true },
+		{ PROBE_TRANSPORT_OK, 199, false },
+		{ PROBE_TRANSPORT_OK, 300, false },
+		{ PROBE_TRANSPORT_OK, 429, false },
+		{ PROBE_TRANSPORT_TIMEOUT, 0, false },
+		/* A status left from a transfer that then failed is no answer. */
+		{ PROBE_TRANSPORT_TLS, 200, false },
+	};
+	for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+		struct probe_result r = { .transport = cases[i].transport,
+					  .http_status = cases[i].status };
+		ck_assert_msg(classify_is_success(&r) == cases[i].success, "case %zu", i);
+	}
+}
+END_TEST
+
 START_TEST(test_200_unparseable)
 {
 	/* What the probe reports for a 2xx body that is not JSON. */
@@ -523,6 +548,7 @@ classify_suite(void)
 		{ "unexpected_status", test_unexpected_status },
 		{ "transport_failure_fast", test_transport_failure_fast },
 		{ "200_unparseable", test_200_unparseable },
+		{ "is_success", test_is_success },
 		{ "text_truncation", test_text_truncation },
 		{ "text_bad_reason", test_text_bad_reason },
 	};

@@ -306,6 +306,73 @@ START_TEST(store_round_trip)
 }
 END_TEST
 
+START_TEST(success_and_quota_recorded_once)
+{
+	/* Readers (render, check) use what was recorded here, so the 2xx
+	 * and quota tests live in one place. */
+	struct health_snapshot s;
+	health_init(&s, &params, 0, 0);
+	struct probe_result r = probe(204, 1000);
+	r.rate_limit = (struct rate_limit){ .has_limit = true, .has_remaining = true,
+					    .limit = 1000, .remaining = 99 };
+	health_record_probe(&s, &params, &r);
+	ck_assert(s.last_success);
+	ck_assert(s.quota_low);
+	r = probe(429, 2000);
+	health_record_probe(&s, &params, &r);
+	ck_assert(!s.last_success);
+	/* No new headers: the last-known quota is still low. */
+	ck_assert(s.quota_low);
+	r = timeout_probe(3000);
+	r.rate_limit = (struct rate_limit){ .has_limit = true, .has_remaining = true,
+					    .limit = 1000, .remaining = 100 };
+	health_record_probe(&s, &params, &r);
+	ck_assert(!s.last_success);
+	ck_assert(!s.quota_low);
+}
+END_TEST
+
+START_TEST(status_page_and_webhook_recorded)
+{
+	struct health_params p = params;
+	p.status_page_enabled = true;
+	struct health_snapshot s;
+	health_init(&s, &p, 0, 0);
+	ck_assert(s.status_page.enabled);
+	ck_assert(!s.webhook.enabled);
+
+	struct probe_result r = probe(200, 1000);
+	ck_assert(health_record_status_page(&s, &r, PAGE_MINOR, "Partial outage"));
+	ck_assert_int_eq(s.status_page.indicator, PAGE_MINOR);
+	ck_assert_str_eq(s.status_page.description, "Partial outage");
+	ck_assert_int_eq(s.status_page.checked_ms, 1000);
+	/* The same indicator again is no news. */
+	ck_assert(!health_record_status_page(&s, &r, PAGE_MINOR, "Partial outage"));
+	/* A 200 without a known indicator, and a failed read. */
+	ck_assert(health_record_status_page(&s, &r, PAGE_UNKNOWN, ""));
+	ck_assert_str_eq(s.status_page.error, "no known status.indicator in the status page");
+	r = probe(503, 2000);
+	health_record_status_page(&s, &r, PAGE_NONE, "ignored");
+	ck_assert_int_eq(s.status_page.indicator, PAGE_UNKNOWN);
+	ck_assert_str_eq(s.status_page.error, "503: Server Error");
+	ck_assert_str_eq(s.status_page.description, "");
+
+	/* The webhook: up below 500, news on the first read and on flips. */
+	r = probe(405, 3000);
+	ck_assert(health_record_webhook(&s, &r));
+	ck_assert(s.webhook.up);
+	ck_assert(!health_record_webhook(&s, &r));
+	r = probe(502, 4000);
+	ck_assert(health_record_webhook(&s, &r));
+	ck_assert(!s.webhook.up);
+	ck_assert_str_eq(s.webhook.error, "502 from HEAD");
+	r = timeout_probe(5000);
+	ck_assert(!health_record_webhook(&s, &r));
+	ck_assert_str_eq(s.webhook.error, "timeout after 5000 ms");
+	ck_assert_int_eq(s.webhook.http_status, 0);
+}
+END_TEST
+
 static Suite *
 health_suite(void)
 {
@@ -327,6 +394,8 @@ health_suite(void)
 		{ "counters", counters_and_histogram },
 		{ "code labels", code_labels_are_bounded },
 		{ "store", store_round_trip },
+		{ "success and quota", success_and_quota_recorded_once },
+		{ "status page and webhook", status_page_and_webhook_recorded },
 	};
 	for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
 		TCase *tc = tcase_create(cases[i].name);

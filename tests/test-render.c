@@ -48,6 +48,7 @@ setup_healthy(void)
 	snap.last.http_status = 200;
 	snap.last.retry_after_s = -1;
 	snap.last.server_date_s = -1;
+	snap.last_success = true;
 	snap.last_success_ms = NOW_MS - 2000;
 	snap.consecutive_successes = 4;
 	snap.next_probe_ms = NOW_MS + 13000;
@@ -705,14 +706,14 @@ START_TEST(ietf_checks)
 	ck_assert_int_eq(cJSON_GetArraySize(member(root, "checks")), 5);
 	cJSON_Delete(root);
 
-	/* Exactly rate_limit_low percent left passes; below it warns, by the
-	 * classifier's own test. */
-	snap.rate_limit.remaining = 100;
+	/* The quota check follows what the state keeper recorded (its test
+	 * is the classifier's: test-classify, test-health). */
+	snap.quota_low = false;
 	root = health_json(true);
 	ck_assert_str_eq(string_member(ietf_check(root, "intercom:rateLimitRemaining"),
 				       "status"), "pass");
 	cJSON_Delete(root);
-	snap.rate_limit.remaining = 99;
+	snap.quota_low = true;
 	root = health_json(true);
 	ck_assert_str_eq(string_member(ietf_check(root, "intercom:rateLimitRemaining"),
 				       "status"), "warn");
@@ -981,9 +982,11 @@ START_TEST(metrics_probe_success)
 		{ PROBE_TRANSPORT_TLS, 200, 0 },   /* inconsistent: no */
 	};
 
+	/* Rendered as recorded: the state keeper asks the classifier. */
 	for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
 		snap.last.transport = cases[i].transport;
 		snap.last.http_status = cases[i].status;
+		snap.last_success = classify_is_success(&snap.last);
 		char *body = metrics();
 		ck_assert_double_eq(sample(body, "intercom_probe_success"),
 				    cases[i].success);
