@@ -41,7 +41,7 @@ bool classify_is_success(const struct probe_result *r);
 bool classify_quota_low(const struct rate_limit *rl, int rate_limit_low);
 
 /*
- * Writes the contract's error text for r into out: "" for a healthy 2xx;
+ * Writes the error text /health shows for r into out: "" for a healthy 2xx;
  * "<status>: <r->reason>" when there is a status ("401: Access Token
  * Invalid", "200: unparseable response"); r->reason alone for a transport
  * failure ("timeout after 5000 ms"); for a degraded 2xx, why:

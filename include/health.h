@@ -75,7 +75,7 @@ struct health_snapshot {
 	enum health_state state;
 	enum health_state last_state;   /* raw classification of `last` */
 	bool authenticated;             /* from the last probe */
-	char error[PROBE_ERROR_MAX];    /* contract text of `last`, "" none */
+	char error[PROBE_ERROR_MAX];    /* /health's error text for `last`, "" none */
 	struct probe_result last;
 	bool last_success;              /* `last` was a 2xx */
 	struct rate_limit rate_limit;   /* last headers seen, any probe */

@@ -43,9 +43,11 @@ struct request {
 int request_load_ca(const char *ca_file, struct curl_blob *blob, char **err);
 
 /*
- * Prepares req for GET {api_url}{probe_path} with the contract's headers
- * and the token. ca may be NULL (curl's default store). Returns 0 or
- * -ENOMEM. The token is copied into curl's header list, not kept in req.
+ * Prepares req for GET {api_url}{probe_path}, over https only, with the
+ * probe's headers (Authorization: Bearer <token>, Accept:
+ * application/json, Intercom-Version, User-Agent). ca may be NULL (curl's
+ * default store). Returns 0 or -ENOMEM. req keeps its own copy of the
+ * token (to redact echoes of it), wiped by request_cleanup().
  */
 int request_init_api(struct request *req, const struct settings *s,
 		     const char *token, const struct curl_blob *ca);

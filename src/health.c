@@ -237,7 +237,8 @@ health_backoff_ms(const struct probe_result *r, int64_t now_ms)
 	} else if (r->rate_limit.has_reset) {
 		/* X-RateLimit-Reset is Intercom's clock; measure it against
 		 * Intercom's own Date when we have it, so local clock skew
-		 * (intercom-ruby #385/#387) cannot make the wait negative or
+		 * (a client a few minutes behind would otherwise read a reset
+		 * as already past, or far off) cannot make the wait negative or
 		 * huge. Date has one-second resolution: round up. */
 		int64_t base_s = r->server_date_s >= 0 ? r->server_date_s
 						       : now_ms / 1000;

@@ -23,7 +23,6 @@
 #include "secret.h"
 #include "settings.h"
 
-extern char **environ;
 
 static const char usage[] =
 "Usage: intercom-healthd [serve] [OPTIONS]    run the daemon (the default)\n"

@@ -14,10 +14,6 @@
 #include <string.h>
 #include <time.h>
 
-int getaddrinfo(const char *node, const char *service,
-		const struct addrinfo *hints, struct addrinfo **res);
-int clock_gettime(clockid_t clk, struct timespec *ts);
-
 int
 getaddrinfo(const char *node, const char *service,
 	    const struct addrinfo *hints, struct addrinfo **res)
