@@ -18,8 +18,7 @@
 /* Replaces every secret fragment in text (see secret_redact()). */
 #define SECRET_MASK "(redacted)"
 
-/* A copy of secret (caller frees with secret_free()), or NULL when out of
- * memory. NULL in, NULL out. */
+/* A copy of secret (caller frees with secret_free()). NULL in, NULL out. */
 char *secret_dup(const char *secret);
 
 /* Wipes secret (the compiler may not drop it) and frees it. Accepts NULL. */

@@ -7,6 +7,7 @@
 #include <unistd.h>
 
 #include "file.h"
+#include "mem.h"
 #include "secret.h"
 
 int
@@ -38,11 +39,7 @@ file_read_regular(const char *path, size_t max, char **out, size_t *len)
 		goto out;
 	}
 	/* The size may change under us: read at most max + 1 to notice. */
-	buf = malloc(max + 2);
-	if (!buf) {
-		rc = -ENOMEM;
-		goto out;
-	}
+	buf = xmalloc(max + 2);
 	size_t n = 0;
 	for (;;) {
 		ssize_t r = read(fd, buf + n, max + 1 - n);

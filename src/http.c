@@ -18,6 +18,7 @@
 #include "clock.h"
 #include "http.h"
 #include "log.h"
+#include "mem.h"
 #include "render.h"
 
 /*
@@ -91,21 +92,15 @@ mhd_logger(void *cls, const char *fmt, va_list ap)
 		"http: %s", line);
 }
 
-/*
- * A response for body (malloc'ed; taken, also on failure) with the
- * headers every answer carries. NULL when out of memory.
- */
+/* A response for body (malloc'ed; taken) with the headers every answer
+ * carries. */
 static struct MHD_Response *
 make_response(char *body, size_t len, const char *type, bool vary)
 {
-	if (!body)
-		return NULL;
 	struct MHD_Response *resp =
 		MHD_create_response_from_buffer(len, body, MHD_RESPMEM_MUST_FREE);
-	if (!resp) {
-		free(body);
-		return NULL;
-	}
+	if (!resp)
+		mem_oom();
 	MHD_add_response_header(resp, MHD_HTTP_HEADER_CONTENT_TYPE, type);
 	MHD_add_response_header(resp, MHD_HTTP_HEADER_CACHE_CONTROL, "no-store");
 	if (vary)
@@ -119,34 +114,12 @@ make_static(const char *body, const char *allow)
 	struct MHD_Response *resp = MHD_create_response_from_buffer(
 		strlen(body), (void *)body, MHD_RESPMEM_PERSISTENT);
 	if (!resp)
-		return NULL;
+		mem_oom();
 	MHD_add_response_header(resp, MHD_HTTP_HEADER_CONTENT_TYPE, text_type);
 	MHD_add_response_header(resp, MHD_HTTP_HEADER_CACHE_CONTROL, "no-store");
 	if (allow)
 		MHD_add_response_header(resp, MHD_HTTP_HEADER_ALLOW, allow);
 	return resp;
-}
-
-static char *
-xasprintf_body(size_t *len, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
-
-static char *
-xasprintf_body(size_t *len, const char *fmt, ...)
-{
-	va_list ap;
-	va_start(ap, fmt);
-	int n = vsnprintf(NULL, 0, fmt, ap);
-	va_end(ap);
-	if (n < 0)
-		return NULL;
-	char *body = malloc((size_t)n + 1);
-	if (!body)
-		return NULL;
-	va_start(ap, fmt);
-	vsnprintf(body, (size_t)n + 1, fmt, ap);
-	va_end(ap);
-	*len = (size_t)n;
-	return body;
 }
 
 /*
@@ -194,7 +167,7 @@ ready_status(const struct http_server *server, const struct health_view *v)
 	return MHD_HTTP_SERVICE_UNAVAILABLE;
 }
 
-/* Renders variant from the latest snapshot. NULL when out of memory. */
+/* Renders variant from the latest snapshot. */
 static struct MHD_Response *
 render(struct http_server *server, enum variant variant, int64_t now,
        uint64_t *generation, unsigned int *status)
@@ -219,24 +192,23 @@ render(struct http_server *server, enum variant variant, int64_t now,
 		return make_response(body, len, "application/health+json", true);
 	case VARIANT_READYZ:
 		if (*status == MHD_HTTP_OK)
-			body = xasprintf_body(&len, "ready: %s\n",
-					      health_state_name(view.state));
+			body = xasprintf("ready: %s\n", health_state_name(view.state));
 		else
-			body = xasprintf_body(&len, "not ready: %s%s%s\n",
-					      health_state_name(view.state),
-					      view.error[0] ? ": " : "", view.error);
-		return make_response(body, len, text_type, false);
+			body = xasprintf("not ready: %s%s%s\n",
+					 health_state_name(view.state),
+					 view.error[0] ? ": " : "", view.error);
+		return make_response(body, strlen(body), text_type, false);
 	case VARIANT_LIVEZ:
 		/* Only the probe loop's own progress: an Intercom outage must
 		 * never restart every replica at once. */
 		*status = view.live ? MHD_HTTP_OK : MHD_HTTP_SERVICE_UNAVAILABLE;
 		if (view.live)
-			body = xasprintf_body(&len, "ok\n");
+			body = xstrdup("ok\n");
 		else
-			body = xasprintf_body(&len, "stale: the probe loop finished no"
-					      " probe within stale_after (%lld ms)\n",
-					      (long long)server->settings->stale_after_ms);
-		return make_response(body, len, text_type, false);
+			body = xasprintf("stale: the probe loop finished no probe"
+					 " within stale_after (%lld ms)\n",
+					 (long long)server->settings->stale_after_ms);
+		return make_response(body, strlen(body), text_type, false);
 	case VARIANT_METRICS:
 		*status = MHD_HTTP_OK;
 		body = render_metrics(&snap, &view, &server->info, &len);
@@ -269,8 +241,6 @@ serve(struct http_server *server, struct MHD_Connection *c, enum variant variant
 	uint64_t generation;
 	unsigned int status;
 	struct MHD_Response *resp = render(server, variant, now, &generation, &status);
-	if (!resp)
-		return MHD_NO;
 	ret = MHD_queue_response(c, status, resp);
 
 	pthread_mutex_lock(&server->cache_lock);
@@ -426,10 +396,8 @@ http_server_bind(const struct settings *s, char **err)
 	snprintf(port, sizeof(port), "%u", (unsigned)s->listen_port);
 	int gai = getaddrinfo(s->listen_host, port, &hints, &res);
 	if (gai != 0) {
-		*err = NULL;
-		if (asprintf(err, "listen: cannot use \"%s\": %s", s->listen,
-			     gai_strerror(gai)) < 0)
-			*err = NULL;
+		*err = xasprintf("listen: cannot use \"%s\": %s", s->listen,
+				 gai_strerror(gai));
 		return -EINVAL;
 	}
 
@@ -453,9 +421,8 @@ http_server_bind(const struct settings *s, char **err)
 	}
 	freeaddrinfo(res);
 	if (fd < 0) {
-		if (asprintf(err, "listen: cannot listen on %s: %s", s->listen,
-			     strerror(e)) < 0)
-			*err = NULL;
+		*err = xasprintf("listen: cannot listen on %s: %s", s->listen,
+				 strerror(e));
 		return -e;
 	}
 	return fd;
@@ -502,12 +469,7 @@ struct http_server *
 http_server_start(const struct settings *s, struct health_store *store,
 		  int listen_fd, char **err)
 {
-	struct http_server *server = calloc(1, sizeof(*server));
-	if (!server) {
-		close(listen_fd);
-		*err = strdup("out of memory");
-		return NULL;
-	}
+	struct http_server *server = xcalloc(1, sizeof(*server));
 	atomic_init(&server->serving, false);
 	pthread_mutex_init(&server->cache_lock, NULL);
 	server->settings = s;
@@ -517,12 +479,6 @@ http_server_start(const struct settings *s, struct health_store *store,
 		"not found; endpoints: /health /readyz /livez /metrics\n", NULL);
 	server->not_allowed = make_static("method not allowed; use GET or HEAD\n",
 					  "GET, HEAD");
-	if (!server->not_found || !server->not_allowed) {
-		close(listen_fd);
-		free_server(server);
-		*err = strdup("out of memory");
-		return NULL;
-	}
 
 	/*
 	 * One epoll thread by default: on loopback it answers ~1.0x what a
@@ -555,7 +511,7 @@ http_server_start(const struct settings *s, struct health_store *store,
 	if (!server->daemon) {
 		close(listen_fd);
 		free_server(server);
-		*err = strdup("listen: the HTTP server did not start (see above)");
+		*err = xstrdup("listen: the HTTP server did not start (see above)");
 		return NULL;
 	}
 	atomic_store(&server->serving, true);

@@ -16,6 +16,7 @@
 #include "health.h"
 #include "http.h"
 #include "log.h"
+#include "mem.h"
 #include "notify.h"
 #include "probe.h"
 #include "request.h"
@@ -228,8 +229,7 @@ serve(struct settings *s)
 		probe_worker_set_heartbeat(worker, watchdog_ms / 4);
 	int r = probe_worker_start(worker);
 	if (r < 0) {
-		if (asprintf(&err, "cannot start the probe worker: %s", strerror(-r)) < 0)
-			err = NULL;
+		err = xasprintf("cannot start the probe worker: %s", strerror(-r));
 		goto out;
 	}
 

@@ -12,6 +12,7 @@
 
 #include "clock.h"
 #include "log.h"
+#include "mem.h"
 #include "notify.h"
 #include "probe.h"
 #include "request.h"
@@ -52,19 +53,19 @@ struct probe_worker *
 probe_worker_create(const struct settings *s, struct health_store *store,
 		    char **err)
 {
-	struct probe_worker *w = calloc(1, sizeof(*w));
-	if (!w)
-		goto oom;
+	struct probe_worker *w = xcalloc(1, sizeof(*w));
 	w->settings = s;
 	w->store = store;
 	health_params_init(&w->params, s);
-	if (request_load_ca(s->ca_file, &w->ca, err) < 0)
-		goto fail;
+	if (request_load_ca(s->ca_file, &w->ca, err) < 0) {
+		probe_worker_destroy(w);
+		return NULL;
+	}
 	w->multi = curl_multi_init();
+	if (!w->multi)
+		mem_oom();
 	/* settings_load() refuses to start without a token. */
-	w->token = strdup(s->token);
-	if (!w->multi || !w->token)
-		goto oom;
+	w->token = secret_dup(s->token);
 	if (s->token_file && stat(s->token_file, &w->token_stat) == 0)
 		w->token_stat_valid = true;
 
@@ -78,13 +79,6 @@ probe_worker_create(const struct settings *s, struct health_store *store,
 	 * carries on from. */
 	health_store_read(store, &w->snap);
 	return w;
-
-oom:
-	if (err)
-		*err = strdup("out of memory");
-fail:
-	probe_worker_destroy(w);
-	return NULL;
 }
 
 /* The token file changed, or SIGHUP asked: read it again. A failed read

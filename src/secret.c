@@ -1,6 +1,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "mem.h"
 #include "secret.h"
 
 void
@@ -14,7 +15,7 @@ secret_wipe(void *p, size_t len)
 char *
 secret_dup(const char *secret)
 {
-	return secret ? strdup(secret) : NULL;
+	return secret ? xstrdup(secret) : NULL;
 }
 
 void
@@ -73,12 +74,7 @@ secret_redact(char *text, size_t size, const char *secret)
 	/* The mask may be longer than what it replaces: build the result
 	 * aside, then cut it to the caller's buffer. */
 	size_t cap = len * (sizeof(SECRET_MASK) - 1) + 1;
-	char *out = malloc(cap);
-	if (!out) {
-		/* Fail closed: no text at all rather than a secret. */
-		text[0] = '\0';
-		return true;
-	}
+	char *out = xmalloc(cap);
 	size_t o = 0;
 	for (size_t i = 0; i < len;) {
 		size_t n = longest_match(text + i, secret, slen);

@@ -1,0 +1,27 @@
+#ifndef INCLUDE_MEM_H
+#define INCLUDE_MEM_H
+
+#include <stddef.h>
+
+/*
+ * The one out-of-memory policy: an allocation that fails aborts the
+ * process. The daemon allocates a few KiB at a time; when even that fails
+ * it can neither probe nor answer truthfully, and a clean abort lets
+ * systemd (Restart=on-failure) or Kubernetes start it afresh, where a
+ * half-built answer or a silently skipped probe would lie. So no caller
+ * checks for NULL, and no module carries a sticky failure flag.
+ */
+
+/* Never return NULL. */
+void *xmalloc(size_t size);
+void *xcalloc(size_t n, size_t size);
+void *xrealloc(void *p, size_t size);
+char *xstrdup(const char *s);
+char *xstrndup(const char *s, size_t n);
+char *xasprintf(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
+
+/* For a library call that returned NULL because it could not allocate
+ * (curl_easy_init(), MHD_create_response_from_buffer(), ...): aborts. */
+_Noreturn void mem_oom(void);
+
+#endif
