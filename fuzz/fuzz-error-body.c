@@ -3,12 +3,14 @@
  * answered. response_error_reason() must write one printable line that
  * fits the buffer and never quotes (a fragment of) the token it is told
  * to redact; response_check_success_body() must return NULL or one
- * printable line; response_error_code() and response_printable() must
+ * printable line; response_error_code(), text_printable() (which must
+ * not leave a piece of the token either) and text_printable_str() must
  * keep within their buffers and print plain ASCII too.
  *
  * Each input runs through every buffer size of interest, truncated or
  * not, so one corpus covers the cutting code as well.
  */
+#include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -16,6 +18,7 @@
 #include "probe_result.h"
 #include "response.h"
 #include "secret.h"
+#include "text.h"
 
 /* 1: only the NUL fits. 4: the ellipsis barely does. 48: shorter than
  * most reasons. PROBE_ERROR_MAX: what the probe passes. 1024: more than
@@ -78,10 +81,16 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 		memset(out, 'X', out_size);
 		response_error_code(body, size, out, out_size);
 		fuzz_check_printable("response_error_code()", out, out_size);
+
+		/* The raw bytes, NULs and all, redacted and then cut. */
+		memset(out, 'X', out_size);
+		text_printable(out, out_size, body, size, SIZE_MAX, FUZZ_TOKEN);
+		fuzz_check_printable("text_printable()", out, out_size);
+		check_no_token("text_printable()", out);
 		free(out);
 	}
 
-	/* response_printable() takes a NUL-terminated text. */
+	/* text_printable_str() takes a NUL-terminated text. */
 	char *text = malloc(size + 1);
 	char line[PROBE_ERROR_MAX];
 
@@ -89,8 +98,8 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 		return 0;
 	memcpy(text, data, size);
 	text[size] = '\0';
-	response_printable(line, sizeof(line), text);
-	fuzz_check_printable("response_printable()", line, sizeof(line));
+	text_printable_str(line, sizeof(line), text);
+	fuzz_check_printable("text_printable_str()", line, sizeof(line));
 	free(text);
 	return 0;
 }

@@ -15,6 +15,14 @@
  * damped by the thresholds, with the counters /metrics reports. The worker
  * owns one struct health_snapshot and changes it with the functions below;
  * it publishes copies to a struct health_store that HTTP threads read.
+ *
+ * Every string in a snapshot (error, the status page's description and
+ * error, the webhook's error, last.reason) is printable ASCII
+ * (0x20..0x7e), NUL-terminated within its array: each is built from a
+ * probe_result reason (printable, see probe_result.h), a description
+ * response_parse_status_page() reduced with text_printable(), numbers and
+ * our own words. Readers (render.c, logs, STATUS=, the plugin line) only
+ * escape what their format needs, and never sanitize again.
  */
 
 /* Upper bounds of the probe-duration histogram, seconds (+Inf implied). 3 s
@@ -33,7 +41,7 @@ struct status_page_info {
 	bool enabled;              /* status_url is set */
 	bool checked;              /* a read has finished */
 	enum page_indicator indicator;
-	char description[128];     /* status.description, printable */
+	char description[128];     /* status.description */
 	char error[128];           /* why unknown; "" when read fine */
 	int64_t checked_ms;        /* realtime of the last finished read */
 };

@@ -47,8 +47,12 @@ struct probe_result {
 	struct rate_limit rate_limit;
 	int64_t retry_after_s;     /* Retry-After as seconds from now; -1 absent */
 	int64_t server_date_s;     /* Date header, Unix seconds; -1 absent */
-	/* Intercom's errors[0].message or a short reason; "" when none. Never
-	 * contains the token. Becomes "<status>: <reason>" in /health. */
+	/* Intercom's errors[0].message or a short reason; "" when none.
+	 * Printable ASCII (0x20..0x7e) on one line, never the token:
+	 * request_complete() makes it so, and everything that copies it
+	 * (the snapshot's error texts, logs, STATUS=, the plugin line,
+	 * JSON) relies on it instead of checking again. Becomes
+	 * "<status>: <reason>" in /health. */
 	char reason[PROBE_ERROR_MAX];
 };
 

@@ -50,15 +50,6 @@ const char *response_check_success_body(const char *body, size_t len,
 					bool truncated);
 
 /*
- * Copies text (NUL-terminated) into out as one printable ASCII line:
- * whitespace runs become one space and are trimmed at the ends, other
- * control bytes and non-ASCII characters become '?', and a text that does
- * not fit ends in "...". For anything a server sent that goes into a log,
- * a STATUS= line or JSON.
- */
-void response_printable(char *out, size_t out_size, const char *text);
-
-/*
  * Reads a Statuspage status.json body: status.indicator into the return
  * value (PAGE_UNKNOWN when missing, not a string or not one of the four
  * known words) and status.description into description as a printable

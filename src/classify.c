@@ -200,6 +200,8 @@ transport_text(enum probe_transport transport)
 /*
  * r->reason, bounded: the array is fixed-size and filled elsewhere, so
  * never trust it to be terminated. Returns fallback when it is blank.
+ * Printable already (probe_result.h), so the error text is too: nothing
+ * here adds a byte of its own that is not.
  */
 static const char *
 reason_or(const struct probe_result *r, char *buf, size_t buf_size,
@@ -216,19 +218,6 @@ reason_or(const struct probe_result *r, char *buf, size_t buf_size,
 	memcpy(buf, r->reason, n);
 	buf[n] = '\0';
 	return buf;
-}
-
-/* Replaces anything but printable ASCII with '?': the text is one line of
- * a log, a plugin output and a JSON string. */
-static void
-make_printable(char *s)
-{
-	for (; *s; s++) {
-		unsigned char c = (unsigned char)*s;
-
-		if (c < 0x20 || c >= 0x7f)
-			*s = '?';
-	}
 }
 
 void
@@ -279,5 +268,4 @@ classify_error_text(const struct probe_result *r,
 		snprintf(out, out_size, "%s",
 			 reason_or(r, reason, sizeof(reason), fallback));
 	}
-	make_printable(out);
 }

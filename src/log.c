@@ -7,6 +7,7 @@
 #include <unistd.h>
 
 #include "log.h"
+#include "text.h"
 
 static enum log_format log_format = LOG_FORMAT_TEXT;
 static enum log_level log_threshold = LOG_LEVEL_INFO;
@@ -37,24 +38,6 @@ log_level_name(enum log_level level)
 	return "info";
 }
 
-/* Appends text to buf as the inside of a JSON string. */
-static size_t
-append_json_string(char *buf, size_t pos, size_t size, const char *text)
-{
-	for (const unsigned char *p = (const unsigned char *)text;
-	     *p && pos + 7 < size; p++) {
-		if (*p == '"' || *p == '\\') {
-			buf[pos++] = '\\';
-			buf[pos++] = (char)*p;
-		} else if (*p < 0x20) {
-			pos += (size_t)snprintf(buf + pos, size - pos, "\\u%04x", *p);
-		} else {
-			buf[pos++] = (char)*p;
-		}
-	}
-	return pos;
-}
-
 void
 log_vmsg(enum log_level level, const char *fmt, va_list ap)
 {
@@ -76,8 +59,13 @@ log_vmsg(enum log_level level, const char *fmt, va_list ap)
 		pos = (size_t)snprintf(line, sizeof(line),
 			"{\"time\":\"%s.%03ldZ\",\"level\":\"%s\",\"message\":\"",
 			when, ts.tv_nsec / 1000000, log_level_name(level));
-		pos = append_json_string(line, pos, sizeof(line), message);
-		pos += (size_t)snprintf(line + pos, sizeof(line) - pos, "\"}\n");
+		/* The message is cut, never the closing `"}` and newline. */
+		const char *rest = message;
+		size_t n = strlen(message);
+		pos += text_json_escape(line + pos, sizeof(line) - pos - 3,
+					&rest, &n);
+		memcpy(line + pos, "\"}\n", 3);
+		pos += 3;
 	} else if (log_journal) {
 		pos = (size_t)snprintf(line, sizeof(line), "<%d>%s\n", (int)level,
 				       message);

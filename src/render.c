@@ -19,6 +19,7 @@
 
 #include "config.h"
 #include "render.h"
+#include "text.h"
 
 /* A /health body is ~700 bytes, /metrics ~4 KiB with every part enabled:
  * start big enough that neither usually grows. */
@@ -129,97 +130,31 @@ buf_finish(struct buf *b, size_t *len)
 }
 
 /*
- * Length of the well-formed UTF-8 sequence at p (RFC 3629: no overlong
- * forms, no surrogates, nothing above U+10FFFF), or 0 when there is none.
- * Never reads at or past end.
+ * Appends s[0..n) through one of text.h's escapes, straight into the
+ * body: each round makes room for at least one whole escape.
  */
-static size_t
-utf8_sequence_len(const unsigned char *p, const unsigned char *end)
+static void
+put_escaped(struct buf *b, const char *s, size_t n,
+	    size_t (*escape)(char *dst, size_t size, const char **src,
+			     size_t *n))
 {
-	unsigned char c = p[0];
-	size_t n;
-	unsigned char lo = 0x80, hi = 0xbf;   /* range of the second byte */
-
-	if (c < 0xc2)
-		return 0;
-	else if (c < 0xe0)
-		n = 2;
-	else if (c < 0xf0) {
-		n = 3;
-		if (c == 0xe0)
-			lo = 0xa0;
-		else if (c == 0xed)
-			hi = 0x9f;
-	} else if (c < 0xf5) {
-		n = 4;
-		if (c == 0xf0)
-			lo = 0x90;
-		else if (c == 0xf4)
-			hi = 0x8f;
-	} else
-		return 0;
-
-	if ((size_t)(end - p) < n)
-		return 0;
-	if (p[1] < lo || p[1] > hi)
-		return 0;
-	for (size_t i = 2; i < n; i++)
-		if (p[i] < 0x80 || p[i] > 0xbf)
-			return 0;
-	return n;
+	while (n > 0 && buf_reserve(b, TEXT_ESCAPE_MAX))
+		b->len += escape(b->data + b->len, b->cap - b->len, &s, &n);
 }
 
 /*
- * Appends s (at most max bytes: the snapshot's fixed char arrays are read
- * no further than their size even if one lacks its NUL) as a JSON string.
- * Quotes, backslashes and control characters are escaped; well-formed UTF-8
- * passes through; any other byte becomes U+FFFD, so the body is always
- * valid JSON in valid UTF-8 whatever Intercom or a status page sent.
+ * Appends s as a JSON string, reading at most max bytes: the snapshot's
+ * fixed char arrays are read no further than their size even if one
+ * lacks its NUL. Snapshot strings are printable ASCII (health.h), so for
+ * them this only escapes quotes and backslashes; the info strings come
+ * from settings, which allow any byte above 0x7f in a URL.
  */
 static void
 put_json_strn(struct buf *b, const char *s, size_t max)
 {
-	static const char hex[] = "0123456789abcdef";
-	const unsigned char *p = (const unsigned char *)(s ? s : "");
-	const unsigned char *end = p + strnlen((const char *)p, max);
-
+	s = s ? s : "";
 	buf_append(b, "\"", 1);
-	while (p < end) {
-		const unsigned char *run = p;
-		while (p < end && *p >= 0x20 && *p < 0x7f && *p != '"' && *p != '\\')
-			p++;
-		if (p > run)
-			buf_append(b, (const char *)run, (size_t)(p - run));
-		if (p >= end)
-			break;
-
-		unsigned char c = *p;
-		switch (c) {
-		case '"':  buf_append(b, "\\\"", 2); p++; continue;
-		case '\\': buf_append(b, "\\\\", 2); p++; continue;
-		case '\n': buf_append(b, "\\n", 2); p++; continue;
-		case '\r': buf_append(b, "\\r", 2); p++; continue;
-		case '\t': buf_append(b, "\\t", 2); p++; continue;
-		case '\b': buf_append(b, "\\b", 2); p++; continue;
-		case '\f': buf_append(b, "\\f", 2); p++; continue;
-		default:
-			break;
-		}
-		if (c < 0x80) {   /* other controls and DEL */
-			char esc[6] = { '\\', 'u', '0', '0', hex[c >> 4], hex[c & 0xf] };
-			buf_append(b, esc, sizeof(esc));
-			p++;
-			continue;
-		}
-		size_t n = utf8_sequence_len(p, end);
-		if (n) {
-			buf_append(b, (const char *)p, n);
-			p += n;
-		} else {
-			buf_append(b, "\\ufffd", 6);
-			p++;
-		}
-	}
+	put_escaped(b, s, strnlen(s, max), text_json_escape);
 	buf_append(b, "\"", 1);
 }
 
@@ -681,18 +616,12 @@ sample_seconds(struct buf *b, const char *name, int64_t ms)
 	buf_append(b, "\n", 1);
 }
 
-/* A label value escaped as the text format wants: \\, \" and \n. */
+/* A label value escaped as the text format wants. */
 static void
 put_label_value(struct buf *b, const char *s)
 {
-	for (const char *p = nonnull(s); *p; p++) {
-		switch (*p) {
-		case '\\': buf_append(b, "\\\\", 2); break;
-		case '"':  buf_append(b, "\\\"", 2); break;
-		case '\n': buf_append(b, "\\n", 2); break;
-		default:   buf_append(b, p, 1); break;
-		}
-	}
+	s = nonnull(s);
+	put_escaped(b, s, strlen(s), text_prom_label_escape);
 }
 
 static void

@@ -1,4 +1,5 @@
 #include <errno.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -8,6 +9,7 @@
 #include "config.h"
 #include "request.h"
 #include "secret.h"
+#include "text.h"
 
 /* Appends the whole of path to *buf; a missing file is fine when optional. */
 static int
@@ -215,7 +217,7 @@ static void
 set_reason(struct probe_result *r, const char *prefix, const char *detail)
 {
 	char clean[200];
-	response_printable(clean, sizeof(clean), detail);
+	text_printable_str(clean, sizeof(clean), detail);
 	if (clean[0])
 		snprintf(r->reason, sizeof(r->reason), "%s: %s", prefix, clean);
 	else
@@ -266,6 +268,39 @@ classify_transport(struct request *req, CURLcode code)
 	}
 }
 
+/* A 2xx that is not the JSON object asked for fails as a protocol error. */
+static void
+check_success_body(struct request *req)
+{
+	struct probe_result *r = &req->result;
+	const char *why = response_check_success_body(req->body, req->body_len,
+						      req->truncated);
+
+	if (why) {
+		r->transport = PROBE_TRANSPORT_PROTOCOL;
+		snprintf(r->reason, sizeof(r->reason), "%s", why);
+	}
+}
+
+/*
+ * The one place where untrusted text enters the state: whichever way
+ * r->reason was built (curl's message, a body's, our own words), it
+ * leaves as one printable line without the token, as probe_result.h
+ * promises and every reader downstream takes for granted. The builders
+ * have redacted before their cuts already; this catches what no rule of
+ * theirs foresaw.
+ */
+static void
+settle_reason(struct probe_result *r, const char *secret)
+{
+	char raw[sizeof(r->reason)];
+	size_t n = strnlen(r->reason, sizeof(r->reason));
+
+	memcpy(raw, r->reason, n);
+	text_printable(r->reason, sizeof(r->reason), raw, n, SIZE_MAX, secret);
+	secret_wipe(raw, n);
+}
+
 void
 request_complete(struct request *req, CURLcode code, bool check_json)
 {
@@ -283,34 +318,23 @@ request_complete(struct request *req, CURLcode code, bool check_json)
 	bool cut = code == CURLE_WRITE_ERROR && req->truncated;
 	if (code != CURLE_OK && !cut) {
 		/* curl's message is cut to its own buffer already: redact what
-		 * is left of any fragment, then the reason built from it. */
+		 * is left of any fragment before the reason is built from it. */
 		secret_redact(req->errbuf, sizeof(req->errbuf), req->secret);
 		classify_transport(req, code);
-		secret_redact(r->reason, sizeof(r->reason), req->secret);
 		/* A status line may have arrived before the failure, but
 		 * without a whole answer the transport failure is the news. */
 		r->http_status = 0;
-		return;
+	} else {
+		r->transport = PROBE_TRANSPORT_OK;
+		r->http_status = status;
+		if (status < 200 || status >= 300)
+			response_error_reason(req->body, req->body_len,
+					      req->truncated, req->secret,
+					      r->reason, sizeof(r->reason));
+		else if (check_json)
+			check_success_body(req);
 	}
-
-	r->transport = PROBE_TRANSPORT_OK;
-	r->http_status = status;
-	if (status >= 200 && status < 300) {
-		if (!check_json)
-			return;
-		const char *why = response_check_success_body(
-			req->body, req->body_len, req->truncated);
-		if (why) {
-			r->transport = PROBE_TRANSPORT_PROTOCOL;
-			snprintf(r->reason, sizeof(r->reason), "%s", why);
-		}
-		return;
-	}
-	response_error_reason(req->body, req->body_len, req->truncated,
-			      req->secret, r->reason, sizeof(r->reason));
-	/* Already redacted before any cut; this catches what no rule of the
-	 * parser foresaw. */
-	secret_redact(r->reason, sizeof(r->reason), req->secret);
+	settle_reason(r, req->secret);
 }
 
 void

@@ -1,7 +1,6 @@
 #include <stdbool.h>
 #include <stdint.h>
 #include <stdio.h>
-#include <stdlib.h>
 #include <string.h>
 #include <time.h>
 
@@ -9,7 +8,7 @@
 #include <curl/curl.h>
 
 #include "response.h"
-#include "secret.h"
+#include "text.h"
 
 /*
  * Longest reason this module writes, whatever out_size the caller offers:
@@ -33,13 +32,6 @@ static char
 ascii_lower(char c)
 {
 	return (c >= 'A' && c <= 'Z') ? (char)(c - 'A' + 'a') : c;
-}
-
-static bool
-is_space(char c)
-{
-	return c == ' ' || c == '\t' || c == '\r' || c == '\n' ||
-	       c == '\f' || c == '\v';
 }
 
 /* Does s[0..n) equal the lowercase word, ignoring ASCII case? */
@@ -89,7 +81,7 @@ skip_leading_space(const char *s, size_t n)
 	if (n >= 3 && (unsigned char)s[0] == 0xef &&
 	    (unsigned char)s[1] == 0xbb && (unsigned char)s[2] == 0xbf)
 		i = 3;
-	while (i < n && is_space(s[i]))
+	while (i < n && text_is_space(s[i]))
 		i++;
 	return i;
 }
@@ -97,108 +89,12 @@ skip_leading_space(const char *s, size_t n)
 static void
 trim(const char **s, size_t *n)
 {
-	while (*n > 0 && is_space((*s)[0])) {
+	while (*n > 0 && text_is_space((*s)[0])) {
 		(*s)++;
 		(*n)--;
 	}
-	while (*n > 0 && is_space((*s)[*n - 1]))
+	while (*n > 0 && text_is_space((*s)[*n - 1]))
 		(*n)--;
-}
-
-/*
- * Copies src[0..n) into dst as one printable ASCII line of at most
- * min(dst_size - 1, cap) characters: whitespace runs become one space,
- * leading and trailing whitespace go, each other control byte and each
- * non-ASCII character (a UTF-8 sequence counts once) becomes '?'. When
- * the text does not fit it ends in "...". Always NUL-terminates (when
- * dst_size > 0). Returns the length written.
- */
-static size_t
-sanitize(char *dst, size_t dst_size, const char *src, size_t n, size_t cap)
-{
-	size_t limit, pos = 0;
-	bool pending_space = false, cut = false;
-
-	if (dst_size == 0)
-		return 0;
-	limit = dst_size - 1 < cap ? dst_size - 1 : cap;
-
-	for (size_t i = 0; i < n; i++) {
-		unsigned char c = (unsigned char)src[i];
-		char outc;
-
-		if (is_space((char)c)) {
-			pending_space = pos > 0;
-			continue;
-		}
-		if (c >= 0x80) {
-			/* Continuation bytes of a UTF-8 sequence: the lead
-			 * byte already stood for the whole character. */
-			if (c < 0xc0 && i > 0 &&
-			    (unsigned char)src[i - 1] >= 0x80)
-				continue;
-			outc = '?';
-		} else if (c < 0x20 || c == 0x7f) {
-			outc = '?';
-		} else {
-			outc = (char)c;
-		}
-		if (pos + (pending_space ? 1 : 0) + 1 > limit) {
-			cut = true;
-			break;
-		}
-		if (pending_space)
-			dst[pos++] = ' ';
-		pending_space = false;
-		dst[pos++] = outc;
-	}
-
-	if (cut) {
-		/* Make room for the ellipsis when there is room at all. */
-		if (limit >= 4) {
-			pos = pos > limit - 3 ? limit - 3 : pos;
-			while (pos > 0 && dst[pos - 1] == ' ')
-				pos--;
-			memcpy(dst + pos, "...", 3);
-			pos += 3;
-		}
-	}
-	dst[pos] = '\0';
-	return pos;
-}
-
-/*
- * sanitize() after redacting secret from src: the cut comes last, so it
- * can only ever shorten the mask, never expose a piece of the secret.
- */
-static size_t
-sanitize_redacted(char *dst, size_t dst_size, const char *src, size_t n,
-		  size_t cap, const char *secret)
-{
-	if (!secret || !*secret)
-		return sanitize(dst, dst_size, src, n, cap);
-	/* Each replaced character may become a whole mask. */
-	size_t size = n * (sizeof(SECRET_MASK) - 1) + 1;
-	char *copy = malloc(size);
-	if (!copy) {
-		if (dst_size > 0)
-			dst[0] = '\0';
-		return 0;
-	}
-	for (size_t i = 0; i < n; i++)
-		copy[i] = src[i] ? src[i] : '?';
-	copy[n] = '\0';
-	secret_redact(copy, size, secret);
-	size_t written = sanitize(dst, dst_size, copy, strlen(copy), cap);
-	secret_wipe(copy, size);
-	free(copy);
-	return written;
-}
-
-void
-response_printable(char *out, size_t out_size, const char *text)
-{
-	sanitize(out, out_size, text, strlen(text), SIZE_MAX);
 }
 
 /* Copies a NUL-terminated, already printable text into out, cut to fit. */
@@ -369,7 +265,7 @@ html_title(const char *body, size_t len, const char *secret, char *title,
 	     (p = find_nocase(p, (size_t)(end - p), "<title")) != NULL;
 	     p += 6) {
 		/* "<title>" or "<title lang=..>", not "<titlebar>". */
-		if (p + 6 < end && (p[6] == '>' || is_space(p[6])))
+		if (p + 6 < end && (p[6] == '>' || text_is_space(p[6])))
 			break;
 	}
 	if (p == NULL)
@@ -380,9 +276,9 @@ html_title(const char *body, size_t len, const char *secret, char *title,
 	text++;
 	rest = (size_t)(end - text);
 	close = memchr(text, '<', rest);
-	sanitize_redacted(title, title_size, text,
-			  close != NULL ? (size_t)(close - text) : rest, TITLE_CAP,
-			  secret);
+	text_printable(title, title_size, text,
+		       close != NULL ? (size_t)(close - text) : rest, TITLE_CAP,
+		       secret);
 }
 
 /*
@@ -406,7 +302,7 @@ parse_json(const char *body, size_t len, bool strict)
 	if (end != NULL && end >= body && end <= body + len) {
 		size_t done = (size_t)(end - body);
 
-		while (done < len && is_space(body[done]))
+		while (done < len && text_is_space(body[done]))
 			done++;
 		if (done == len)
 			return json;
@@ -426,7 +322,7 @@ nonblank_string(const cJSON *obj, const char *key)
 	if (!cJSON_IsString(item) || item->valuestring == NULL)
 		return NULL;
 	for (s = item->valuestring; *s; s++) {
-		if (!is_space(*s))
+		if (!text_is_space(*s))
 			return item->valuestring;
 	}
 	return NULL;
@@ -474,8 +370,8 @@ json_reason(const cJSON *json, const char *secret, char *buf, size_t buf_size)
 	if (text == NULL)
 		text = nonblank_string(json, "error");
 	if (text != NULL) {
-		sanitize_redacted(buf, buf_size, text, strlen(text), REASON_CAP,
-				  secret);
+		text_printable(buf, buf_size, text, strlen(text), REASON_CAP,
+			       secret);
 		return;
 	}
 
@@ -483,8 +379,8 @@ json_reason(const cJSON *json, const char *secret, char *buf, size_t buf_size)
 	if (type != NULL) {
 		char type_buf[48];
 
-		sanitize_redacted(type_buf, sizeof(type_buf), type, strlen(type),
-				  sizeof(type_buf) - 1, secret);
+		text_printable(type_buf, sizeof(type_buf), type, strlen(type),
+			       sizeof(type_buf) - 1, secret);
 		snprintf(buf, buf_size, "%s without a message", type_buf);
 	} else {
 		put(buf, buf_size, "JSON without an error message");
@@ -585,7 +481,8 @@ response_error_code(const char *body, size_t len, char *out,
 	if (err != NULL)
 		code = nonblank_string(err, "code");
 	if (code != NULL)
-		sanitize(out, out_size, code, strlen(code), REASON_CAP);
+		text_printable(out, out_size, code, strlen(code), REASON_CAP,
+			       NULL);
 	cJSON_Delete(json);
 }
 
@@ -619,8 +516,8 @@ response_parse_status_page(const char *body, size_t len, char *description,
 	item = cJSON_GetObjectItemCaseSensitive(status, "description");
 	if (indicator != PAGE_UNKNOWN && cJSON_IsString(item) &&
 	    item->valuestring && description_size > 0)
-		sanitize(description, description_size, item->valuestring,
-			 strlen(item->valuestring), SIZE_MAX);
+		text_printable(description, description_size, item->valuestring,
+			       strlen(item->valuestring), SIZE_MAX, NULL);
 	cJSON_Delete(root);
 	return indicator;
 }

@@ -1,0 +1,61 @@
+#ifndef INCLUDE_TEXT_H
+#define INCLUDE_TEXT_H
+
+#include <stdbool.h>
+#include <stddef.h>
+
+/*
+ * Untrusted text: whatever a server, curl or a status page sent, reduced
+ * once where it enters (request_complete()) to a printable line, and the
+ * escapes every output format needs on the way out. Pure functions over
+ * (pointer, length); no allocation but text_printable()'s redaction copy.
+ */
+
+/* The ASCII whitespace text_printable() folds: space, \t, \n, \v, \f, \r. */
+bool text_is_space(char c);
+
+/*
+ * Copies src[0..n) into dst as one printable ASCII line (0x20..0x7e) of
+ * at most min(size - 1, cap) characters: whitespace runs become one space,
+ * leading and trailing whitespace go, each other control byte and each
+ * non-ASCII character (a UTF-8 sequence counts once) becomes '?'. When
+ * the text does not fit it ends in "...".
+ *
+ * With a secret (NULL or "" for none), every fragment of it is replaced
+ * by secret_redact() before the text is cut, so a cut can shorten the
+ * mask but never leave a piece of the secret behind.
+ *
+ * NUL-terminates when size > 0. Returns the length written.
+ */
+size_t text_printable(char *dst, size_t size, const char *src, size_t n,
+		      size_t cap, const char *secret);
+
+/* text_printable() of the NUL-terminated src: no cap but size, no secret. */
+size_t text_printable_str(char *dst, size_t size, const char *src);
+
+/* The most one source byte grows under the escapes below ("\u00XX"). */
+#define TEXT_ESCAPE_MAX 6
+
+/*
+ * The escapes work as a stream, so that a caller can write straight into
+ * a fixed line (log.c) or a growable body (render.c): each takes text
+ * from *src (*n bytes), writes whole escapes only into dst (size bytes,
+ * always NUL-terminated when size > 0), advances *src and lowers *n by
+ * what it took, and returns the length written. A dst of more than
+ * TEXT_ESCAPE_MAX bytes always takes at least one byte of text.
+ */
+
+/*
+ * The inside of a JSON string: \" and \\; \b \f \n \r \t; other control
+ * bytes and DEL as \u00XX. Well-formed UTF-8 (no overlong forms, no
+ * surrogates, nothing above U+10FFFF) passes through and any other byte
+ * becomes \ufffd, so the result is valid JSON in valid UTF-8 whatever the
+ * text: log lines and the configured api_url may carry any bytes.
+ */
+size_t text_json_escape(char *dst, size_t size, const char **src, size_t *n);
+
+/* A Prometheus text-format label value: \\, \" and \n; the rest as it is. */
+size_t text_prom_label_escape(char *dst, size_t size, const char **src,
+			      size_t *n);
+
+#endif
