@@ -12,7 +12,7 @@
  * Turns a health snapshot into what the endpoints serve. Pure functions:
  * no clock reads (now_ms is passed in), no locks, no network.
  * Each returns a malloc'ed NUL-terminated body (caller frees) and its
- * length in *len, or NULL when out of memory.
+ * length in *len (an allocation failure aborts, as everywhere: mem.h).
  */
 
 struct render_info {
@@ -20,7 +20,6 @@ struct render_info {
 	const char *api_url;       /* shown in /health, never the token */
 	const char *region;
 	int64_t stale_after_ms;
-	int rate_limit_low;        /* percent, for the health+json quota check */
 };
 
 /* Fills info from s (borrowed: info points into it). */

@@ -46,14 +46,14 @@ int request_load_ca(const char *ca_file, struct curl_blob *blob, char **err);
  * Prepares req for GET {api_url}{probe_path}, over https only, with the
  * probe's headers (Authorization: Bearer <token>, Accept:
  * application/json, Intercom-Version, User-Agent). ca may be NULL (curl's
- * default store). Returns 0 or -ENOMEM. req keeps its own copy of the
- * token (to redact echoes of it), wiped by request_cleanup().
+ * default store). req keeps its own copy of the token (to redact echoes
+ * of it), wiped by request_cleanup().
  */
-int request_init_api(struct request *req, const struct settings *s,
+void request_init_api(struct request *req, const struct settings *s,
 		     const char *token, const struct curl_blob *ca);
 
 /* Prepares req for a plain GET (head false) or HEAD (head true) of url. */
-int request_init_plain(struct request *req, const char *url, bool head,
+void request_init_plain(struct request *req, const char *url, bool head,
 		       int64_t timeout_ms, const struct curl_blob *ca);
 
 /*

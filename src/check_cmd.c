@@ -50,17 +50,14 @@ check_cmd_run(const struct settings *s)
 	struct curl_blob ca = { 0 };
 	struct request req;
 	char *err = NULL;
-	int status = 3;
+	int status;
 
 	if (request_load_ca(s->ca_file, &ca, &err) < 0) {
 		printf("INTERCOM UNKNOWN - %s\n", err ? err : "cannot load CA bundle");
 		free(err);
 		return 3;
 	}
-	if (request_init_api(&req, s, s->token, &ca) < 0) {
-		printf("INTERCOM UNKNOWN - out of memory\n");
-		goto out;
-	}
+	request_init_api(&req, s, s->token, &ca);
 	CURLcode code = curl_easy_perform(req.easy);
 	request_complete(&req, code, true);
 
@@ -77,16 +74,13 @@ check_cmd_run(const struct settings *s)
 		size_t len;
 		char *body = render_health_json(&snap, &view, &info,
 						req.result.finished_ms, &len);
-		if (body) {
-			fwrite(body, 1, len, stdout);
-			putchar('\n');
-			free(body);
-		}
+		fwrite(body, 1, len, stdout);
+		putchar('\n');
+		free(body);
 	} else {
 		print_plugin_line(s, &snap, view.state);
 	}
 	status = (int)view.state;
-out:
 	request_cleanup(&req);
 	free(ca.data);
 	return status;

@@ -99,8 +99,8 @@ classify_probe(const struct probe_result *r,
 
 	if (r->transport != PROBE_TRANSPORT_OK) {
 		/* No usable answer (including a 2xx whose body was not
-		 * JSON): nothing says the token works. As the seed and the
-		 * Node SDK do, a timeout is not evidence of authentication. */
+		 * JSON): nothing says the token works, so a timeout is not
+		 * evidence of authentication either. */
 		state = HEALTH_UNHEALTHY;
 		auth = false;
 	} else if (is_2xx(status)) {

@@ -127,9 +127,10 @@ static void
 start_api(struct probe_worker *w)
 {
 	maybe_reload_token(w);
-	if (request_init_api(&w->api, w->settings, w->token, &w->ca) < 0 ||
-	    curl_multi_add_handle(w->multi, w->api.easy) != CURLM_OK) {
-		log_error("cannot start a probe: out of memory");
+	request_init_api(&w->api, w->settings, w->token, &w->ca);
+	CURLMcode code = curl_multi_add_handle(w->multi, w->api.easy);
+	if (code != CURLM_OK) {
+		log_error("cannot start a probe: %s", curl_multi_strerror(code));
 		request_cleanup(&w->api);
 		schedule_api_failed(&w->schedule, clock_mono_ms());
 		return;
@@ -145,17 +146,17 @@ start_side(struct probe_worker *w)
 	/* These are informational: a slow status page must not hold the
 	 * worker, but they share the probe timeout as their limit. */
 	if (s->status_url && !w->page_busy) {
-		if (request_init_plain(&w->page, s->status_url, false,
-				       s->timeout_ms, &w->ca) == 0 &&
-		    curl_multi_add_handle(w->multi, w->page.easy) == CURLM_OK)
+		request_init_plain(&w->page, s->status_url, false, s->timeout_ms,
+				   &w->ca);
+		if (curl_multi_add_handle(w->multi, w->page.easy) == CURLM_OK)
 			w->page_busy = true;
 		else
 			request_cleanup(&w->page);
 	}
 	if (s->webhook_url && !w->hook_busy) {
-		if (request_init_plain(&w->hook, s->webhook_url, true,
-				       s->timeout_ms, &w->ca) == 0 &&
-		    curl_multi_add_handle(w->multi, w->hook.easy) == CURLM_OK)
+		request_init_plain(&w->hook, s->webhook_url, true, s->timeout_ms,
+				   &w->ca);
+		if (curl_multi_add_handle(w->multi, w->hook.easy) == CURLM_OK)
 			w->hook_busy = true;
 		else
 			request_cleanup(&w->hook);

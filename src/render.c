@@ -18,6 +18,7 @@
 #include <time.h>
 
 #include "config.h"
+#include "mem.h"
 #include "render.h"
 #include "text.h"
 
@@ -30,7 +31,6 @@ struct buf {
 	char *data;
 	size_t len;
 	size_t cap;
-	bool oom;                  /* sticky: once set, every append is a no-op */
 };
 
 static void
@@ -38,43 +38,31 @@ buf_init(struct buf *b, size_t cap)
 {
 	b->len = 0;
 	b->cap = cap;
-	b->data = malloc(cap);
-	b->oom = b->data == NULL;
-	if (b->data)
-		b->data[0] = '\0';
+	b->data = xmalloc(cap);
+	b->data[0] = '\0';
 }
 
-/* Makes room for n more bytes plus the terminating NUL. */
-static bool
+/* Makes room for n more bytes plus the terminating NUL. An allocation
+ * failure aborts (mem.h): a body is never handed out half-built. */
+static void
 buf_reserve(struct buf *b, size_t n)
 {
-	if (b->oom)
-		return false;
 	if (n < b->cap - b->len)
-		return true;
+		return;
 	size_t cap = b->cap;
 	while (n >= cap - b->len) {
-		if (cap > SIZE_MAX / 2) {
-			b->oom = true;
-			return false;
-		}
+		if (cap > SIZE_MAX / 2)
+			mem_oom();
 		cap *= 2;
 	}
-	char *data = realloc(b->data, cap);
-	if (!data) {
-		b->oom = true;
-		return false;
-	}
-	b->data = data;
+	b->data = xrealloc(b->data, cap);
 	b->cap = cap;
-	return true;
 }
 
 static void
 buf_append(struct buf *b, const char *s, size_t n)
 {
-	if (!buf_reserve(b, n))
-		return;
+	buf_reserve(b, n);
 	memcpy(b->data + b->len, s, n);
 	b->len += n;
 	b->data[b->len] = '\0';
@@ -92,19 +80,14 @@ static void buf_printf(struct buf *b, const char *fmt, ...)
 static void
 buf_printf(struct buf *b, const char *fmt, ...)
 {
-	if (b->oom)
-		return;
 	va_list ap;
 	va_start(ap, fmt);
 	int n = vsnprintf(b->data + b->len, b->cap - b->len, fmt, ap);
 	va_end(ap);
-	if (n < 0) {
-		b->oom = true;
-		return;
-	}
+	if (n < 0)
+		abort();
 	if ((size_t)n >= b->cap - b->len) {
-		if (!buf_reserve(b, (size_t)n))
-			return;
+		buf_reserve(b, (size_t)n);
 		va_start(ap, fmt);
 		vsnprintf(b->data + b->len, b->cap - b->len, fmt, ap);
 		va_end(ap);
@@ -112,18 +95,10 @@ buf_printf(struct buf *b, const char *fmt, ...)
 	b->len += (size_t)n;
 }
 
-/* Hands the body to the caller, or frees it and returns NULL after an
- * allocation failure anywhere along the way. */
+/* Hands the body to the caller. */
 static char *
 buf_finish(struct buf *b, size_t *len)
 {
-	if (b->oom) {
-		free(b->data);
-		b->data = NULL;
-		if (len)
-			*len = 0;
-		return NULL;
-	}
 	if (len)
 		*len = b->len;
 	return b->data;
@@ -138,8 +113,10 @@ put_escaped(struct buf *b, const char *s, size_t n,
 	    size_t (*escape)(char *dst, size_t size, const char **src,
 			     size_t *n))
 {
-	while (n > 0 && buf_reserve(b, TEXT_ESCAPE_MAX))
+	while (n > 0) {
+		buf_reserve(b, TEXT_ESCAPE_MAX);
 		b->len += escape(b->data + b->len, b->cap - b->len, &s, &n);
+	}
 }
 
 /*
@@ -227,7 +204,6 @@ render_info_init(struct render_info *info, const struct settings *s)
 		.api_url = s->api_url,
 		.region = s->region,
 		.stale_after_ms = s->stale_after_ms,
-		.rate_limit_low = s->rate_limit_low,
 	};
 }
 
@@ -405,10 +381,10 @@ render_health_json(const struct health_snapshot *s,
 	return buf_finish(&b, len);
 }
 
-/* The quota check: warn on a 429 or a quota below rate_limit_low, the
- * same test the classifier applies. */
+/* The quota check: warn on a 429 or a quota below rate_limit_low, as the
+ * state keeper recorded it. */
 static const char *
-quota_status(const struct health_snapshot *s, const struct render_info *info)
+quota_status(const struct health_snapshot *s)
 {
 	if (s->probed && s->last.http_status == 429)
 		return "warn";
@@ -507,7 +483,7 @@ render_health_ietf(const struct health_snapshot *s,
 		in_check = false;
 		put_int_member(&b, &in_check, "observedValue", s->rate_limit.remaining);
 		put_str_member(&b, &in_check, "observedUnit", "requests", SIZE_MAX);
-		put_str_member(&b, &in_check, "status", quota_status(s, info), SIZE_MAX);
+		put_str_member(&b, &in_check, "status", quota_status(s), SIZE_MAX);
 		put_time_member(&b, &in_check, "time", true, probe_time);
 		close_check(&b);
 	}

@@ -7,44 +7,39 @@
 
 #include "clock.h"
 #include "config.h"
+#include "file.h"
+#include "mem.h"
 #include "request.h"
 #include "secret.h"
 #include "text.h"
+
+/* The system store and ca_file are read as any other file a setting
+ * names: regular files only, without blocking, up to this size. */
+#define CA_BUNDLE_MAX (8 * 1024 * 1024)
 
 /* Appends the whole of path to *buf; a missing file is fine when optional. */
 static int
 append_file(const char *path, bool optional, char **buf, size_t *len,
 	    char **err)
 {
-	FILE *f = fopen(path, "rb");
-	if (!f) {
-		if (optional)
-			return 0;
-		int e = errno;
-		if (asprintf(err, "ca_file: cannot read %s: %s", path,
-			     strerror(e)) < 0)
-			*err = NULL;
-		return -e;
+	char *text = NULL;
+	size_t n = 0;
+	int r = file_read_regular(path, CA_BUNDLE_MAX, &text, &n);
+	if (r == -ENOENT && optional)
+		return 0;
+	if (r < 0) {
+		char why[64];
+		*err = xasprintf("ca_file: cannot read %s: %s", path,
+				 file_problem(r, CA_BUNDLE_MAX, why, sizeof(why)));
+		return r;
 	}
-	int r = 0;
-	char chunk[8192];
-	size_t n;
-	while ((n = fread(chunk, 1, sizeof(chunk), f)) > 0) {
-		char *grown = realloc(*buf, *len + n + 2);
-		if (!grown) {
-			r = -ENOMEM;
-			goto out;
-		}
-		*buf = grown;
-		memcpy(*buf + *len, chunk, n);
-		*len += n;
-	}
+	*buf = xrealloc(*buf, *len + n + 2);
+	memcpy(*buf + *len, text, n);
+	*len += n;
 	/* PEM blocks of two files must not run into each other. */
-	if (*buf)
-		(*buf)[(*len)++] = '\n';
-out:
-	fclose(f);
-	return r;
+	(*buf)[(*len)++] = '\n';
+	free(text);
+	return 0;
 }
 
 int
@@ -102,7 +97,7 @@ on_header(char *data, size_t size, size_t nmemb, void *userdata)
 	return n;
 }
 
-static int
+static void
 init_common(struct request *req, const char *url, int64_t timeout_ms,
 	    const struct curl_blob *ca)
 {
@@ -112,7 +107,7 @@ init_common(struct request *req, const char *url, int64_t timeout_ms,
 	req->timeout_ms = timeout_ms;
 	req->easy = curl_easy_init();
 	if (!req->easy)
-		return -ENOMEM;
+		mem_oom();
 
 	CURL *e = req->easy;
 	curl_easy_setopt(e, CURLOPT_URL, url);
@@ -136,80 +131,46 @@ init_common(struct request *req, const char *url, int64_t timeout_ms,
 	curl_easy_setopt(e, CURLOPT_USERAGENT, "intercom-healthd/" HEALTHD_VERSION);
 	if (ca && ca->data)
 		curl_easy_setopt(e, CURLOPT_CAINFO_BLOB, ca);
-	return 0;
 }
 
-int
+void
 request_init_api(struct request *req, const struct settings *s,
 		 const char *token, const struct curl_blob *ca)
 {
-	char *url = NULL;
-	char *auth = NULL;
-	char *version = NULL;
-	int r = -ENOMEM;
-
-	memset(req, 0, sizeof(*req));
-	if (asprintf(&url, "%s%s", s->api_url, s->probe_path) < 0) {
-		url = NULL;
-		goto out;
-	}
-	r = init_common(req, url, s->timeout_ms, ca);
-	if (r < 0)
-		goto out;
+	char *url = xasprintf("%s%s", s->api_url, s->probe_path);
+	init_common(req, url, s->timeout_ms, ca);
+	free(url);
 	/* The bearer token goes out in clear text nowhere. */
 	curl_easy_setopt(req->easy, CURLOPT_PROTOCOLS_STR, "https");
-	r = -ENOMEM;
 	/* Our own copy: the worker may swap its token (SIGHUP, a rotated
 	 * file) while this request is in flight, and the answer must still
 	 * be redacted against the token it was sent with. */
 	req->secret = secret_dup(token);
-	if (!req->secret)
-		goto out;
-	if (asprintf(&auth, "Authorization: Bearer %s", token) < 0) {
-		auth = NULL;
-		goto out;
-	}
-	if (asprintf(&version, "Intercom-Version: %s", s->api_version) < 0) {
-		version = NULL;
-		goto out;
-	}
-	struct curl_slist *h = NULL;
+
+	char *auth = xasprintf("Authorization: Bearer %s", token);
+	char *version = xasprintf("Intercom-Version: %s", s->api_version);
 	const char *lines[] = { auth, "Accept: application/json", version };
 	for (size_t i = 0; i < sizeof(lines) / sizeof(lines[0]); i++) {
-		struct curl_slist *next = curl_slist_append(h, lines[i]);
-		if (!next) {
-			curl_slist_free_all(h);
-			goto out;
-		}
-		h = next;
+		struct curl_slist *next = curl_slist_append(req->headers, lines[i]);
+		if (!next)
+			mem_oom();
+		req->headers = next;
 	}
-	req->headers = h;
-	curl_easy_setopt(req->easy, CURLOPT_HTTPHEADER, h);
-	r = 0;
-out:
-	if (auth) {
-		/* The token's copy lives on in curl's list; ours goes now. */
-		memset(auth, 0, strlen(auth));
-		free(auth);
-	}
+	curl_easy_setopt(req->easy, CURLOPT_HTTPHEADER, req->headers);
+	/* The token's copy lives on in curl's list; ours goes now. */
+	secret_free(auth);
 	free(version);
-	free(url);
-	if (r == 0)
-		req->started_mono_ms = clock_mono_ms();
-	return r;
+	req->started_mono_ms = clock_mono_ms();
 }
 
-int
+void
 request_init_plain(struct request *req, const char *url, bool head,
 		   int64_t timeout_ms, const struct curl_blob *ca)
 {
-	int r = init_common(req, url, timeout_ms, ca);
-	if (r < 0)
-		return r;
+	init_common(req, url, timeout_ms, ca);
 	if (head)
 		curl_easy_setopt(req->easy, CURLOPT_NOBODY, 1L);
 	req->started_mono_ms = clock_mono_ms();
-	return 0;
 }
 
 /* Copies curl's message as a printable single line. */

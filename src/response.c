@@ -215,8 +215,9 @@ response_parse_header(struct probe_result *r, const char *line,
 			r->retry_after_s = v;
 		} else if ((v = parse_http_date(value, value_len)) >= 0) {
 			/* A date in the past, or a server clock behind ours,
-			 * means "now", never a negative wait
-			 * (intercom-ruby #385). Subtract without overflow. */
+			 * means "now", never a negative wait that a client
+			 * would read as "wait forever" or "no wait".
+			 * Subtract without overflow. */
 			if (v <= now_s)
 				r->retry_after_s = 0;
 			else if (now_s < 0 && v > INT64_MAX + now_s)

@@ -25,7 +25,6 @@ static const struct render_info info = {
 	.api_url = "https://api.intercom.io",
 	.region = "us",
 	.stale_after_ms = 35000,
-	.rate_limit_low = 10,
 };
 
 static struct health_snapshot snap;
