@@ -22,7 +22,6 @@ static const struct render_info fuzz_info = {
 	.api_url = "https://api.intercom.io",
 	.region = "us",
 	.stale_after_ms = 35000,
-	.rate_limit_low = 10,
 };
 
 _Noreturn void
