@@ -3,6 +3,7 @@
 
 #include <stdbool.h>
 #include <stdint.h>
+#include <stdio.h>
 
 /*
  * Every setting (doc/intercom-healthd.8 lists them), loaded from the
@@ -11,6 +12,10 @@
  * One setting has three spellings: config key `snake_case`, flag
  * `--kebab-case`, environment `INTERCOM_HEALTHD_UPPER_SNAKE`.
  * Precedence: flag > environment > config file > default.
+ *
+ * settings.c describes each setting in one table row (spellings, type,
+ * field, limits, default, help); a new setting is a field here, a row
+ * there, and its entries in config/intercom-healthd.conf and the man page.
  */
 
 enum command {
@@ -79,7 +84,12 @@ struct settings {
 
 	int http_threads;               /* threads serving HTTP, >= 1 */
 	int max_connections;            /* concurrent HTTP connections */
-	int64_t connection_timeout_ms;  /* idle HTTP connections close, whole s */
+	int64_t connection_timeout_ms;  /* idle HTTP connections close, >= 1s */
+
+	/* Comma-separated API paths for the scopes preflight item, each
+	 * starting with '/', as given; NULL when unset. */
+	char *required_paths;
+	int history_size;       /* probes kept for /history, 10..100000 */
 
 	char *config_file;      /* NULL when none */
 
@@ -125,7 +135,18 @@ bool settings_parse_bool(const char *text, bool *out);
  */
 int settings_read_secret_file(const char *path, char **out, char **err);
 
-/* Logs every setting at info level; secrets show only where they came from. */
+/*
+ * Logs one summary line at info level (config, token origin, API,
+ * interval, timeout, listen) and every setting at debug level. Secrets
+ * show only where they came from; URLs hide any user:password.
+ */
 void settings_log(const struct settings *s);
+
+/*
+ * Writes the options part of --help to out: every setting with its
+ * placeholder, help text and default, the command options, and the value
+ * syntax. Ends with a newline.
+ */
+void settings_usage(FILE *out);
 
 #endif

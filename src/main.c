@@ -24,7 +24,6 @@
 #include "secret.h"
 #include "settings.h"
 
-
 static const char usage[] =
 "Usage: intercom-healthd [serve] [OPTIONS]    run the daemon (the default)\n"
 "       intercom-healthd check [OPTIONS]      probe Intercom once (monitoring plugin)\n"
@@ -37,41 +36,7 @@ static const char usage[] =
 "\n"
 "The access token comes from INTERCOM_ACCESS_TOKEN, --token-file, or the systemd\n"
 "credential intercom-access-token; never from the command line.\n"
-"\n"
-"Options (each also INTERCOM_HEALTHD_<NAME> in the environment and <name> in\n"
-"the config file; flags win over the environment, which wins over the file):\n"
-"  --config FILE              config file of `key = value` lines\n"
-"  --token-file FILE          file holding the access token (re-read on change, SIGHUP)\n"
-"  --api-url URL              API base URL, https:// only [https://api.intercom.io]\n"
-"  --region us|eu|au          shortcut for the regional API host [us]\n"
-"  --api-version V            Intercom-Version header [2.14]\n"
-"  --probe-path PATH          authenticated GET used as the probe [/me]\n"
-"  --ca-file FILE             extra CA bundle (added to the system store)\n"
-"  --listen HOST:PORT         HTTP listen address [127.0.0.1:9180]\n"
-"  --interval DURATION        time between probes, +0-10% jitter [15s]\n"
-"  --timeout DURATION         whole-probe timeout, < interval [5s]\n"
-"  --degraded-latency DURATION  slower successful probes are degraded [3s]\n"
-"  --rate-limit-low PERCENT   quota remaining below this is degraded [10]\n"
-"  --failure-threshold N      bad probes in a row before the state worsens [1]\n"
-"  --success-threshold N      good probes in a row before it recovers [1]\n"
-"  --stale-after DURATION     no finished probe this long: unhealthy, /livez 503\n"
-"                             [2*interval + timeout]\n"
-"  --degraded-ok[=BOOL]       answer 200 while degraded [false]\n"
-"  --status-url URL|off       Intercom's Statuspage status.json\n"
-"  --status-interval DURATION how often the status page and webhook are read [60s]\n"
-"  --webhook-url URL          your webhook endpoint, HEAD-probed (informational)\n"
-"  --webhook-secret-file FILE the app's client secret (preflight; or env\n"
-"                             INTERCOM_WEBHOOK_SECRET)\n"
-"  --log-format text|json     [text]\n"
-"  --log-level debug|info|warning|error  [info]\n"
-"  --http-threads N           threads serving HTTP [1]\n"
-"  --max-connections N        concurrent HTTP connections [4096]\n"
-"  --connection-timeout DURATION  idle HTTP connections close [10s]\n"
-"\n"
-"check:     --format text|json; exit 0 OK, 1 WARNING, 2 CRITICAL, 3 UNKNOWN\n"
-"preflight: --format text|json|junit, --strict, --scan DIR, --health-url URL\n"
-"\n"
-"Durations: 250ms, 5s, 2m, 1h or seconds. See intercom-healthd(8).\n";
+"\n";
 
 /* Descriptors besides HTTP connections: the listening socket, epoll and
  * its wake-up pipe, curl's connections and resolver, the log, stdio. */
@@ -309,6 +274,7 @@ main(int argc, char **argv)
 	if (has_flag(argc - first, argv + first, "--help") ||
 	    has_flag(argc - first, argv + first, "-h")) {
 		fputs(usage, stdout);
+		settings_usage(stdout);
 		return 0;
 	}
 	if (has_flag(argc - first, argv + first, "--version")) {
@@ -319,6 +285,11 @@ main(int argc, char **argv)
 	/* Usage errors exit 2, except in `check`, where monitoring systems
 	 * read 2 as CRITICAL: there a bad setting is UNKNOWN, 3. */
 	int usage_status = cmd == COMMAND_CHECK ? 3 : 2;
+	/* Before any thread, and before settings parse URLs with curl_url(). */
+	if (curl_global_init(CURL_GLOBAL_DEFAULT) != CURLE_OK) {
+		fprintf(stderr, "intercom-healthd: cannot initialise libcurl\n");
+		return cmd == COMMAND_CHECK ? 3 : 1;
+	}
 	struct settings s;
 	char *err = NULL;
 	int loaded = settings_load(&s, cmd, argc - first, argv + first, environ, &err);
@@ -327,15 +298,10 @@ main(int argc, char **argv)
 		fprintf(stderr, "intercom-healthd: %s\n", err ? err : "invalid settings");
 		free(err);
 		settings_finish(&s);
+		curl_global_cleanup();
 		return usage_status;
 	}
 	log_init(s.log_format, s.log_level);
-
-	if (curl_global_init(CURL_GLOBAL_DEFAULT) != CURLE_OK) {
-		fprintf(stderr, "intercom-healthd: cannot initialise libcurl\n");
-		settings_finish(&s);
-		return cmd == COMMAND_CHECK ? 3 : 1;
-	}
 
 	int status;
 	switch (cmd) {

@@ -2,9 +2,11 @@
 #include <ctype.h>
 #include <errno.h>
 #include <fcntl.h>
+#include <getopt.h>
 #include <inttypes.h>
 #include <netinet/in.h>
 #include <stdarg.h>
+#include <stddef.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -12,6 +14,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include <curl/curl.h>
 #include <openssl/err.h>
 #include <openssl/pem.h>
 #include <openssl/x509.h>
@@ -30,6 +33,13 @@
  * spelling wins. Only then is each winning text parsed and checked, so a
  * bad value that a higher level overrides is never reported, and every
  * message can name the source of the value it complains about.
+ *
+ * One row of settings_table describes a setting completely: its three
+ * spellings, how its text is parsed and into which field, its limits,
+ * default and help. Reading argv, the environment and the file, parsing,
+ * freeing, logging and --help all walk the table. What one row cannot say
+ * (a check across settings, a file to read) is a named function run after
+ * the table pass, in resolve_all().
  */
 
 /* A secret goes into one HTTP header: 8 KiB is far beyond any real token
@@ -39,8 +49,6 @@
  * milliseconds; a week keeps stale_after (at most 3 * interval) below
  * INT_MAX, and no health check wants a longer period anyway. */
 #define DURATION_MAX_MS (168 * 3600 * INT64_C(1000))
-#define DURATION_MAX_TEXT "168h"
-#define THRESHOLD_MAX 1000
 /* Longest stray word or rejected value echoed back in an error; a longer
  * one may be a pasted token, and is described by its length instead. */
 #define ECHO_ARGUMENT_MAX 32
@@ -56,8 +64,6 @@
 #define CA_FILE_MAX (8 * 1024 * 1024)
 /* Every Intercom access token starts with this (base64 of "tok:"). */
 #define TOKEN_PREFIX "dG9rO"
-#define HTTP_THREADS_MAX 64
-#define MAX_CONNECTIONS_MAX 1000000
 
 #define CREDENTIAL_NAME "intercom-access-token"
 #define ENV_TOKEN "INTERCOM_ACCESS_TOKEN"
@@ -66,6 +72,7 @@
 
 #define DURATION_HINT "use 250ms, 5s, 2m, 1h or seconds"
 #define BOOL_HINT "use true/false, yes/no, on/off or 1/0"
+#define SCHEME_HINT "must start with http:// or https://"
 #define TOKEN_ARGV_ERROR \
 	"the token is never accepted on the command line (argv is world-readable); " \
 	"use INTERCOM_ACCESS_TOKEN or --token-file"
@@ -80,109 +87,190 @@ enum level {
 	LEVEL_FLAG,
 };
 
-enum setting_id {
-	SETTING_TOKEN_FILE,
-	SETTING_API_URL,
-	SETTING_REGION,
-	SETTING_API_VERSION,
-	SETTING_PROBE_PATH,
-	SETTING_CA_FILE,
-	SETTING_LISTEN,
-	SETTING_INTERVAL,
-	SETTING_TIMEOUT,
-	SETTING_DEGRADED_LATENCY,
-	SETTING_RATE_LIMIT_LOW,
-	SETTING_FAILURE_THRESHOLD,
-	SETTING_SUCCESS_THRESHOLD,
-	SETTING_STALE_AFTER,
-	SETTING_STATUS_INTERVAL,
-	SETTING_DEGRADED_OK,
-	SETTING_STATUS_URL,
-	SETTING_WEBHOOK_URL,
-	SETTING_WEBHOOK_SECRET_FILE,
-	SETTING_LOG_FORMAT,
-	SETTING_LOG_LEVEL,
-	SETTING_HTTP_THREADS,
-	SETTING_MAX_CONNECTIONS,
-	SETTING_CONNECTION_TIMEOUT,
-	SETTING_COUNT,
+/* How a setting's text is parsed, and so the type of its field. */
+enum setting_type {
+	TYPE_DURATION,          /* int64_t milliseconds; min, max */
+	TYPE_INT,               /* int, digits only; min, max */
+	TYPE_PERCENT,           /* int, digits and an optional '%'; min, max */
+	TYPE_BOOL,              /* bool; the flag alone means true */
+	TYPE_CHOICE,            /* int (an enum): the chosen choice's value */
+	TYPE_NAME,              /* char *: the chosen choice's name, lowercase */
+	TYPE_TEXT,              /* char *: visible ASCII without spaces */
+	TYPE_URL,               /* char *: an http:// or https:// URL */
+	TYPE_STRING,            /* char *: any text; a named check reads it */
+	TYPE_SECRET_FILE,       /* char *: set by the function reading the secret */
+};
+
+/* Refinements of a type, per row. */
+enum {
+	/* An empty value means unset (so `ca_file =` is valid), rather than
+	 * being an error. */
+	F_OPTIONAL = 1 << 0,
+	/* The word "off" (any case) means unset: a default one can disable. */
+	F_OFF = 1 << 1,
+	/* The access token goes there as a bearer token: never clear text. */
+	F_HTTPS_ONLY = 1 << 2,
+	/* A path gets appended: trailing slashes go. */
+	F_BASE_URL = 1 << 3,
+	/* A URL path: starts with '/'. */
+	F_URL_PATH = 1 << 4,
+	/* Comma-separated; each item is checked. */
+	F_LIST = 1 << 5,
+};
+
+struct choice {
+	const char *name;
+	int value;
+	bool alias;     /* accepted, but offered neither in --help nor in hints */
 };
 
 struct setting_def {
+	/* The three spellings are written out rather than derived, so grep
+	 * finds them. */
 	const char *key;
 	const char *flag;
 	const char *env;
+	enum setting_type type;
+	size_t offset;          /* of the field in struct settings */
+	unsigned flags;
+	int64_t min, max;       /* numbers; milliseconds for durations */
+	const struct choice *choices;   /* ends with a NULL name */
 	/* The default as text, parsed like any other value; NULL when the
 	 * setting is unset by default or its default is computed. */
 	const char *def;
-	/* A flag alone means true. */
-	bool boolean;
-	/* An empty value means "unset" (so `ca_file =` is valid), rather
-	 * than being an error. */
-	bool optional;
+	const char *computed;   /* a computed default, in words, for --help */
+	const char *arg;        /* --help's placeholder, where the type's is vague */
+	const char *help;       /* --help's text; the range and default follow */
 };
 
-/* The three spellings are written out rather than derived, so grep finds them. */
-static const struct setting_def settings_table[SETTING_COUNT] = {
-	[SETTING_TOKEN_FILE] = { "token_file", "--token-file",
-		"INTERCOM_HEALTHD_TOKEN_FILE", NULL, .optional = true },
-	[SETTING_API_URL] = { "api_url", "--api-url",
-		"INTERCOM_HEALTHD_API_URL", "https://api.intercom.io" },
-	[SETTING_REGION] = { "region", "--region",
-		"INTERCOM_HEALTHD_REGION", "us" },
-	[SETTING_API_VERSION] = { "api_version", "--api-version",
-		"INTERCOM_HEALTHD_API_VERSION", "2.14" },
-	[SETTING_PROBE_PATH] = { "probe_path", "--probe-path",
-		"INTERCOM_HEALTHD_PROBE_PATH", "/me" },
-	[SETTING_CA_FILE] = { "ca_file", "--ca-file",
-		"INTERCOM_HEALTHD_CA_FILE", NULL, .optional = true },
-	[SETTING_LISTEN] = { "listen", "--listen",
-		"INTERCOM_HEALTHD_LISTEN", "127.0.0.1:9180" },
-	[SETTING_INTERVAL] = { "interval", "--interval",
-		"INTERCOM_HEALTHD_INTERVAL", "15s" },
-	[SETTING_TIMEOUT] = { "timeout", "--timeout",
-		"INTERCOM_HEALTHD_TIMEOUT", "5s" },
-	[SETTING_DEGRADED_LATENCY] = { "degraded_latency", "--degraded-latency",
-		"INTERCOM_HEALTHD_DEGRADED_LATENCY", "3s" },
-	[SETTING_RATE_LIMIT_LOW] = { "rate_limit_low", "--rate-limit-low",
-		"INTERCOM_HEALTHD_RATE_LIMIT_LOW", "10" },
-	[SETTING_FAILURE_THRESHOLD] = { "failure_threshold", "--failure-threshold",
-		"INTERCOM_HEALTHD_FAILURE_THRESHOLD", "1" },
-	[SETTING_SUCCESS_THRESHOLD] = { "success_threshold", "--success-threshold",
-		"INTERCOM_HEALTHD_SUCCESS_THRESHOLD", "1" },
-	[SETTING_STALE_AFTER] = { "stale_after", "--stale-after",
-		"INTERCOM_HEALTHD_STALE_AFTER", NULL },
-	[SETTING_STATUS_INTERVAL] = { "status_interval", "--status-interval",
-		"INTERCOM_HEALTHD_STATUS_INTERVAL", "60s" },
-	[SETTING_DEGRADED_OK] = { "degraded_ok", "--degraded-ok",
-		"INTERCOM_HEALTHD_DEGRADED_OK", "false", .boolean = true },
-	[SETTING_STATUS_URL] = { "status_url", "--status-url",
-		"INTERCOM_HEALTHD_STATUS_URL",
-		"https://www.intercomstatus.com/api/v2/status.json" },
-	[SETTING_WEBHOOK_URL] = { "webhook_url", "--webhook-url",
-		"INTERCOM_HEALTHD_WEBHOOK_URL", NULL, .optional = true },
-	[SETTING_WEBHOOK_SECRET_FILE] = { "webhook_secret_file", "--webhook-secret-file",
-		"INTERCOM_HEALTHD_WEBHOOK_SECRET_FILE", NULL, .optional = true },
-	[SETTING_LOG_FORMAT] = { "log_format", "--log-format",
-		"INTERCOM_HEALTHD_LOG_FORMAT", "text" },
-	[SETTING_LOG_LEVEL] = { "log_level", "--log-level",
-		"INTERCOM_HEALTHD_LOG_LEVEL", "info" },
-	[SETTING_HTTP_THREADS] = { "http_threads", "--http-threads",
-		"INTERCOM_HEALTHD_HTTP_THREADS", "1" },
-	[SETTING_MAX_CONNECTIONS] = { "max_connections", "--max-connections",
-		"INTERCOM_HEALTHD_MAX_CONNECTIONS", "4096" },
-	[SETTING_CONNECTION_TIMEOUT] = { "connection_timeout", "--connection-timeout",
-		"INTERCOM_HEALTHD_CONNECTION_TIMEOUT", "10s" },
+#define FIELD(name) offsetof(struct settings, name)
+
+/* A choice is stored into an enum field as an int. */
+_Static_assert(sizeof(enum log_format) == sizeof(int), "enum log_format is an int");
+_Static_assert(sizeof(enum log_level) == sizeof(int), "enum log_level is an int");
+
+static const struct choice log_formats[] = {
+	{ "text", LOG_FORMAT_TEXT },
+	{ "json", LOG_FORMAT_JSON },
+	{ NULL },
 };
 
-static const struct {
-	const char *name;
-	const char *url;
-} regions[] = {
-	{ "us", "https://api.intercom.io" },
-	{ "eu", "https://api.eu.intercom.io" },
-	{ "au", "https://api.au.intercom.io" },
+static const struct choice log_levels[] = {
+	{ "debug", LOG_LEVEL_DEBUG },
+	{ "info", LOG_LEVEL_INFO },
+	{ "warning", LOG_LEVEL_WARNING },
+	{ "warn", LOG_LEVEL_WARNING, .alias = true },
+	{ "error", LOG_LEVEL_ERROR },
+	{ NULL },
 };
+
+/* A region's value is its index in region_urls. */
+static const struct choice regions[] = {
+	{ "us", 0 },
+	{ "eu", 1 },
+	{ "au", 2 },
+	{ NULL },
+};
+
+static const char *const region_urls[] = {
+	"https://api.intercom.io",
+	"https://api.eu.intercom.io",
+	"https://api.au.intercom.io",
+};
+
+/* In the order of config/intercom-healthd.conf, the man page and --help. */
+static const struct setting_def settings_table[] = {
+	{ "token_file", "--token-file", "INTERCOM_HEALTHD_TOKEN_FILE",
+	  TYPE_SECRET_FILE, FIELD(token_file), F_OPTIONAL, .arg = "FILE",
+	  .help = "file holding the access token (re-read on change, SIGHUP)" },
+	{ "api_url", "--api-url", "INTERCOM_HEALTHD_API_URL",
+	  TYPE_URL, FIELD(api_url), F_HTTPS_ONLY | F_BASE_URL,
+	  .def = "https://api.intercom.io",
+	  .help = "API base URL, https:// only; wins over region" },
+	{ "region", "--region", "INTERCOM_HEALTHD_REGION",
+	  TYPE_NAME, FIELD(region), .choices = regions, .def = "us",
+	  .help = "shortcut for the regional API host" },
+	{ "api_version", "--api-version", "INTERCOM_HEALTHD_API_VERSION",
+	  TYPE_TEXT, FIELD(api_version), .def = "2.14", .arg = "V",
+	  .help = "Intercom-Version header" },
+	{ "probe_path", "--probe-path", "INTERCOM_HEALTHD_PROBE_PATH",
+	  TYPE_TEXT, FIELD(probe_path), F_URL_PATH, .def = "/me", .arg = "PATH",
+	  .help = "authenticated GET used as the probe" },
+	{ "ca_file", "--ca-file", "INTERCOM_HEALTHD_CA_FILE",
+	  TYPE_STRING, FIELD(ca_file), F_OPTIONAL, .arg = "FILE",
+	  .help = "extra CA bundle, PEM (added to the system store)" },
+	{ "listen", "--listen", "INTERCOM_HEALTHD_LISTEN",
+	  TYPE_STRING, FIELD(listen), .def = "127.0.0.1:9180", .arg = "HOST:PORT",
+	  .help = "HTTP listen address, or [IPv6]:PORT" },
+	{ "interval", "--interval", "INTERCOM_HEALTHD_INTERVAL",
+	  TYPE_DURATION, FIELD(interval_ms), .min = 1, .max = DURATION_MAX_MS,
+	  .def = "15s", .help = "time between probes, +0-10% jitter" },
+	{ "timeout", "--timeout", "INTERCOM_HEALTHD_TIMEOUT",
+	  TYPE_DURATION, FIELD(timeout_ms), .min = 1, .max = DURATION_MAX_MS,
+	  .def = "5s", .help = "whole-probe timeout, < interval" },
+	{ "degraded_latency", "--degraded-latency", "INTERCOM_HEALTHD_DEGRADED_LATENCY",
+	  TYPE_DURATION, FIELD(degraded_latency_ms), .min = 1, .max = DURATION_MAX_MS,
+	  .def = "3s", .help = "slower successful probes are degraded" },
+	{ "rate_limit_low", "--rate-limit-low", "INTERCOM_HEALTHD_RATE_LIMIT_LOW",
+	  TYPE_PERCENT, FIELD(rate_limit_low), .min = 0, .max = 100, .def = "10",
+	  .help = "quota remaining below this is degraded" },
+	{ "failure_threshold", "--failure-threshold", "INTERCOM_HEALTHD_FAILURE_THRESHOLD",
+	  TYPE_INT, FIELD(failure_threshold), .min = 1, .max = 1000, .def = "1",
+	  .help = "bad probes in a row before the state worsens" },
+	{ "success_threshold", "--success-threshold", "INTERCOM_HEALTHD_SUCCESS_THRESHOLD",
+	  TYPE_INT, FIELD(success_threshold), .min = 1, .max = 1000, .def = "1",
+	  .help = "good probes in a row before it recovers" },
+	{ "stale_after", "--stale-after", "INTERCOM_HEALTHD_STALE_AFTER",
+	  TYPE_DURATION, FIELD(stale_after_ms), .min = 1, .max = DURATION_MAX_MS,
+	  .computed = "2*interval + timeout",
+	  .help = "no finished probe this long: unhealthy, /livez 503" },
+	/* Statuspage and the webhook are other people's servers: once a
+	 * second is already more than they deserve. */
+	{ "status_interval", "--status-interval", "INTERCOM_HEALTHD_STATUS_INTERVAL",
+	  TYPE_DURATION, FIELD(status_interval_ms), .min = 1000, .max = DURATION_MAX_MS,
+	  .def = "60s", .help = "how often the status page and webhook are read" },
+	{ "degraded_ok", "--degraded-ok", "INTERCOM_HEALTHD_DEGRADED_OK",
+	  TYPE_BOOL, FIELD(degraded_ok), .def = "false",
+	  .help = "answer 200 while degraded" },
+	{ "status_url", "--status-url", "INTERCOM_HEALTHD_STATUS_URL",
+	  TYPE_URL, FIELD(status_url), F_OFF,
+	  .def = "https://www.intercomstatus.com/api/v2/status.json",
+	  .help = "Intercom's Statuspage status.json" },
+	{ "webhook_url", "--webhook-url", "INTERCOM_HEALTHD_WEBHOOK_URL",
+	  TYPE_URL, FIELD(webhook_url), F_OPTIONAL,
+	  .help = "your webhook endpoint, HEAD-probed (informational)" },
+	{ "webhook_secret_file", "--webhook-secret-file", "INTERCOM_HEALTHD_WEBHOOK_SECRET_FILE",
+	  TYPE_SECRET_FILE, FIELD(webhook_secret_file), F_OPTIONAL, .arg = "FILE",
+	  .help = "the app's client secret (preflight; or env " ENV_WEBHOOK_SECRET ")" },
+	{ "required_paths", "--required-paths", "INTERCOM_HEALTHD_REQUIRED_PATHS",
+	  TYPE_TEXT, FIELD(required_paths), F_OPTIONAL | F_URL_PATH | F_LIST,
+	  .arg = "PATH,...",
+	  .help = "comma-separated API paths the integration needs, for the scopes"
+		  " preflight item" },
+	{ "log_format", "--log-format", "INTERCOM_HEALTHD_LOG_FORMAT",
+	  TYPE_CHOICE, FIELD(log_format), .choices = log_formats, .def = "text",
+	  .help = "stderr lines, or one JSON object a line" },
+	{ "log_level", "--log-level", "INTERCOM_HEALTHD_LOG_LEVEL",
+	  TYPE_CHOICE, FIELD(log_level), .choices = log_levels, .def = "info",
+	  .help = "least severe messages logged" },
+	{ "http_threads", "--http-threads", "INTERCOM_HEALTHD_HTTP_THREADS",
+	  TYPE_INT, FIELD(http_threads), .min = 1, .max = 64, .def = "1",
+	  .help = "threads serving HTTP" },
+	{ "max_connections", "--max-connections", "INTERCOM_HEALTHD_MAX_CONNECTIONS",
+	  TYPE_INT, FIELD(max_connections), .min = 1, .max = 1000000, .def = "4096",
+	  .help = "concurrent HTTP connections" },
+	/* libmicrohttpd counts its idle timeout in whole seconds. */
+	{ "connection_timeout", "--connection-timeout", "INTERCOM_HEALTHD_CONNECTION_TIMEOUT",
+	  TYPE_DURATION, FIELD(connection_timeout_ms), .min = 1000, .max = DURATION_MAX_MS,
+	  .def = "10s", .help = "idle HTTP connections close" },
+	/* /history serves every kept probe in one answer: 100000 keeps it,
+	 * and the memory behind it, to a few megabytes. */
+	{ "history_size", "--history-size", "INTERCOM_HEALTHD_HISTORY_SIZE",
+	  TYPE_INT, FIELD(history_size), .min = 10, .max = 100000, .def = "240",
+	  .help = "probes kept for /history and the status page" },
+};
+
+#define SETTING_COUNT (sizeof(settings_table) / sizeof(settings_table[0]))
 
 /* The raw text a source gave one setting. */
 struct raw {
@@ -583,47 +671,71 @@ has_blank_or_control(const char *text)
 	return false;
 }
 
-/* What is wrong with an http(s) URL, or NULL. */
+/*
+ * What is wrong with an http(s) URL, or NULL; curl's own parser decides,
+ * so what passes here is what curl will connect to. The reason may be
+ * written into buf.
+ */
 static const char *
-url_problem(const char *url)
+url_problem(const char *url, char *buf, size_t size)
 {
-	const char *rest;
-	if (strncasecmp(url, "http://", 7) == 0)
-		rest = url + 7;
-	else if (strncasecmp(url, "https://", 8) == 0)
-		rest = url + 8;
-	else
-		return "must start with http:// or https://";
+	/* Before curl, which says "bad hostname" for a space anywhere in the
+	 * authority: the URL goes into a request line and the logs. */
 	if (has_blank_or_control(url))
 		return "contains whitespace or a control character";
 
-	const char *end = rest + strcspn(rest, "/?#");
-	const char *host = rest;
-	for (const char *p = rest; p < end; p++) {
-		if (*p == '@')
-			host = p + 1;
-	}
-	size_t host_len;
-	if (host < end && *host == '[') {
-		const char *close = memchr(host, ']', (size_t)(end - host));
-		if (!close)
-			return "has an unterminated [IPv6] host";
-		host_len = (size_t)(close - host - 1);
+	CURLU *u = curl_url();
+	if (!u)
+		abort();
+	char *scheme = NULL, *host = NULL;
+	const char *problem = NULL;
+	/* No CURLU_DEFAULT_SCHEME: "api.intercom.io" is a mistake, not https.
+	 * Any scheme parses, so a wrong one gets the message below. */
+	CURLUcode rc = curl_url_set(u, CURLUPART_URL, url, CURLU_NON_SUPPORT_SCHEME);
+	if (rc == CURLUE_OK)
+		rc = curl_url_get(u, CURLUPART_SCHEME, &scheme, 0);
+
+	if (rc == CURLUE_OK) {
+		size_t n = strlen(scheme);
+		if (strcmp(scheme, "http") != 0 && strcmp(scheme, "https") != 0)
+			problem = SCHEME_HINT;
+		/* curl reads "http:/x" and "https:///x" as host x; what was
+		 * written has no "//" or an empty host, a typo either way. */
+		else if (strncmp(url + n, "://", 3) != 0)
+			problem = SCHEME_HINT;
+		else if (url[n + 3] == '/' ||
+			 curl_url_get(u, CURLUPART_HOST, &host, 0) != CURLUE_OK || !*host)
+			problem = "has no host";
+	} else if (strncasecmp(url, "http://", 7) != 0 &&
+		   strncasecmp(url, "https://", 8) != 0) {
+		/* The code for a missing or odd scheme differs between curl
+		 * versions; the text says it plainly. */
+		problem = SCHEME_HINT;
+	} else if (rc == CURLUE_NO_HOST) {
+		problem = "has no host";
+	} else if (rc == CURLUE_BAD_PORT_NUMBER) {
+		problem = "has a port outside 0-65535";
 	} else {
-		host_len = strcspn(host, ":/?#");
-		if (host + host_len > end)
-			host_len = (size_t)(end - host);
+#if LIBCURL_VERSION_NUM >= 0x075000
+		snprintf(buf, size, "is not a valid URL (%s)", curl_url_strerror(rc));
+		problem = buf;
+#else
+		(void)buf;
+		(void)size;
+		problem = "is not a valid URL";
+#endif
 	}
-	if (host_len == 0)
-		return "has no host";
-	return NULL;
+	curl_free(scheme);
+	curl_free(host);
+	curl_url_cleanup(u);
+	return problem;
 }
 
 /* ---- collecting raw values -------------------------------------------- */
 
 static void
-set_raw(struct loader *ld, enum setting_id id, const char *value,
-	enum level level, const char *source)
+set_raw(struct loader *ld, size_t id, const char *value, enum level level,
+	const char *source)
 {
 	struct raw *r = &ld->raw[id];
 	if (r->set && r->level > level)
@@ -637,96 +749,135 @@ set_raw(struct loader *ld, enum setting_id id, const char *value,
 }
 
 static int
-find_by_flag(const char *name, size_t len)
-{
-	for (int i = 0; i < SETTING_COUNT; i++) {
-		const char *flag = settings_table[i].flag;
-		if (strlen(flag) == len && strncmp(flag, name, len) == 0)
-			return i;
-	}
-	return -1;
-}
-
-static int
 find_by_key(const char *key)
 {
-	for (int i = 0; i < SETTING_COUNT; i++) {
+	for (size_t i = 0; i < SETTING_COUNT; i++) {
 		if (strcmp(settings_table[i].key, key) == 0)
-			return i;
+			return (int)i;
 	}
 	return -1;
 }
 
-static bool
-name_is(const char *name, size_t len, const char *want)
+/* The row of a setting a named check needs. The key is a literal in this
+ * file: a typo aborts every test run. */
+static size_t
+row_of(const char *key)
 {
-	return strlen(want) == len && strncmp(name, want, len) == 0;
+	int id = find_by_key(key);
+	if (id < 0)
+		abort();
+	return (size_t)id;
+}
+
+/* getopt_long()'s codes: the options that are not settings, then one per
+ * row of the table. */
+enum {
+	OPT_WORD = 1,           /* a non-option, in the "-" mode of getopt_long */
+	OPT_CONFIG = 0x100,
+	OPT_FORMAT,
+	OPT_SCAN,
+	OPT_HEALTH_URL,
+	OPT_STRICT,
+	OPT_TOKEN,
+	OPT_WEBHOOK_SECRET,
+	OPT_SETTING = 0x200,    /* + the row's index */
+};
+
+/* Command options: no environment or config-file spelling. */
+static const struct option command_options[] = {
+	{ "config", required_argument, NULL, OPT_CONFIG },
+	{ "format", required_argument, NULL, OPT_FORMAT },
+	{ "scan", required_argument, NULL, OPT_SCAN },
+	{ "health-url", required_argument, NULL, OPT_HEALTH_URL },
+	{ "strict", optional_argument, NULL, OPT_STRICT },
+	/* Known only to be refused. Spelled out, they also keep getopt_long
+	 * from reading --token=X as an abbreviation of --token-file=X. The
+	 * optional argument is never read: a separate word stays unconsumed. */
+	{ "token", optional_argument, NULL, OPT_TOKEN },
+	{ "access-token", optional_argument, NULL, OPT_TOKEN },
+	{ "intercom-access-token", optional_argument, NULL, OPT_TOKEN },
+	{ "webhook-secret", optional_argument, NULL, OPT_WEBHOOK_SECRET },
+};
+
+#define COMMAND_OPTION_COUNT (sizeof(command_options) / sizeof(command_options[0]))
+
+static void
+build_options(struct option *opts)
+{
+	size_t n = 0;
+	for (size_t i = 0; i < COMMAND_OPTION_COUNT; i++)
+		opts[n++] = command_options[i];
+	for (size_t i = 0; i < SETTING_COUNT; i++) {
+		const struct setting_def *d = &settings_table[i];
+		opts[n++] = (struct option){
+			/* A boolean takes its value only after '=': the next
+			 * word is never read as one. */
+			d->flag + 2, d->type == TYPE_BOOL ? optional_argument :
+							    required_argument,
+			NULL, OPT_SETTING + (int)i,
+		};
+	}
+	opts[n] = (struct option){ 0 };
 }
 
 /*
- * The value of an option that takes one: after '=', else the next word.
- * A next word that is itself an option means the value was forgotten.
+ * Is arg (up to any '=') exactly a name of the option with this code?
+ * getopt_long also takes unique abbreviations; they are refused, so that a
+ * new setting never turns someone's abbreviation ambiguous.
  */
 static bool
-option_value(int argc, char **argv, int *i, const char *inline_value,
-	     const char **value)
+exact_option(const struct option *opts, const char *arg, int code)
 {
-	if (inline_value) {
-		*value = inline_value;
-		return true;
+	size_t len = strcspn(arg, "=");
+	for (const struct option *o = opts; o->name; o++) {
+		if (o->val == code && len == strlen(o->name) + 2 &&
+		    strncmp(arg + 2, o->name, len - 2) == 0)
+			return true;
 	}
-	if (*i + 1 >= argc || !argv[*i + 1] || strncmp(argv[*i + 1], "--", 2) == 0)
-		return false;
-	*value = argv[++*i];
-	return true;
+	return false;
 }
 
 static int
-parse_command_option(struct loader *ld, const char *name, size_t len,
-		     int argc, char **argv, int *i, const char *inline_value)
+unknown_option(struct loader *ld, const char *arg)
+{
+	/* Never what follows '=': it may be a value that is a secret. */
+	char *shown = escape(arg, strcspn(arg, "="), false, ECHO_ARGUMENT_MAX);
+	int rc = fail(ld, "%s: unknown option (see --help)", shown);
+	free(shown);
+	return rc;
+}
+
+/* No command takes positional arguments. at counts from 1. */
+static int
+unexpected_word(struct loader *ld, const char *word, int at, const char *bare_boolean)
+{
+	size_t len = strlen(word);
+	if (len > ECHO_ARGUMENT_MAX)
+		return fail(ld, "argument %d: unexpected argument of %zu characters"
+			    " (see --help)", at, len);
+	char *q = quote(word);
+	char *shown = show(word);
+	int rc;
+	if (bare_boolean)
+		rc = fail(ld, "%s: unexpected argument (a boolean flag takes its"
+			  " value only after '=': %s=%s)", q, bare_boolean, shown);
+	else
+		rc = fail(ld, "%s: unexpected argument (see --help)", q);
+	free(shown);
+	free(q);
+	return rc;
+}
+
+static int
+command_option_value(struct loader *ld, int code, const char *flag, const char *value)
 {
 	struct settings *s = ld->s;
-	const char *value;
-	char *shown = escape(name, len, false, ECHO_ARGUMENT_MAX);
 	int rc = 0;
 
-	bool is_config = name_is(name, len, "--config");
-	bool is_format = name_is(name, len, "--format");
-	bool is_scan = name_is(name, len, "--scan");
-	bool is_health_url = name_is(name, len, "--health-url");
-	bool is_strict = name_is(name, len, "--strict");
-
-	if (!is_config && !is_format && !is_scan && !is_health_url && !is_strict) {
-		rc = fail(ld, "%s: unknown option (see --help)", shown);
-		goto out;
-	}
-	if ((is_format && ld->cmd == COMMAND_SERVE) ||
-	    ((is_scan || is_health_url || is_strict) && ld->cmd != COMMAND_PREFLIGHT)) {
-		rc = fail(ld, "%s: not an option of %s (see --help)", shown,
-			  command_name(ld->cmd));
-		goto out;
-	}
-
-	if (is_strict) {
-		if (!inline_value) {
-			s->strict = true;
-		} else if (!settings_parse_bool(inline_value, &s->strict)) {
-			char *q = quote(inline_value);
-			rc = fail(ld, "%s: invalid boolean %s: " BOOL_HINT, shown, q);
-			free(q);
-		}
-		goto out;
-	}
-
-	if (!option_value(argc, argv, i, inline_value, &value)) {
-		rc = fail(ld, "%s: missing value: use %s=VALUE or %s VALUE", shown, shown, shown);
-		goto out;
-	}
-
-	if (is_config) {
+	if (code == OPT_CONFIG) {
 		free(ld->config_flag);
 		ld->config_flag = xstrdup(value);
-	} else if (is_format) {
+	} else if (code == OPT_FORMAT) {
 		if (strcmp(value, "text") == 0) {
 			s->format = OUTPUT_FORMAT_TEXT;
 		} else if (strcmp(value, "json") == 0) {
@@ -735,126 +886,178 @@ parse_command_option(struct loader *ld, const char *name, size_t len,
 			s->format = OUTPUT_FORMAT_JUNIT;
 		} else {
 			char *q = quote(value);
-			rc = fail(ld, "--format: invalid %s: use %s", q,
+			rc = fail(ld, "%s: invalid %s: use %s", flag, q,
 				  ld->cmd == COMMAND_PREFLIGHT ? "text, json or junit" :
 								 "text or json");
 			free(q);
 		}
-	} else if (is_scan) {
+	} else if (code == OPT_SCAN) {
 		struct stat st;
 		if (stat(value, &st) < 0) {
 			char *p = show_path(value);
-			rc = fail(ld, "--scan: cannot read %s: %s", p, strerror(errno));
+			rc = fail(ld, "%s: cannot read %s: %s", flag, p, strerror(errno));
 			free(p);
 		} else {
 			free(s->scan_dir);
 			s->scan_dir = xstrdup(value);
 		}
-	} else if (is_health_url) {
-		const char *problem = url_problem(value);
+	} else if (code == OPT_HEALTH_URL) {
+		char why[128];
+		const char *problem = url_problem(value, why, sizeof(why));
 		if (problem) {
 			char *q = quote(value);
-			rc = fail(ld, "--health-url: invalid URL %s: %s", q, problem);
+			rc = fail(ld, "%s: invalid URL %s: %s", flag, q, problem);
 			free(q);
 		} else {
 			free(s->health_url);
 			s->health_url = xstrdup(value);
 		}
 	}
-
-out:
-	free(shown);
 	return rc;
 }
 
+/* A command option; value is NULL when it is missing (or, for --strict,
+ * when the flag came alone). */
 static int
-parse_args(struct loader *ld, int argc, char **argv)
+command_option(struct loader *ld, int code, const char *flag, const char *value)
 {
-	/* The boolean flag just seen without '=', for the hint below. */
-	const char *bare_boolean = NULL;
-	bool options_ended = false;
+	if ((code == OPT_FORMAT && ld->cmd == COMMAND_SERVE) ||
+	    ((code == OPT_SCAN || code == OPT_HEALTH_URL || code == OPT_STRICT) &&
+	     ld->cmd != COMMAND_PREFLIGHT))
+		return fail(ld, "%s: not an option of %s (see --help)", flag,
+			    command_name(ld->cmd));
 
-	for (int i = 0; i < argc && argv[i]; i++) {
-		const char *arg = argv[i];
-
-		if (strcmp(arg, "--") == 0 && !options_ended) {
-			options_ended = true;
-			bare_boolean = NULL;
-			continue;
-		}
-		/* No command takes positional arguments. */
-		if (options_ended || arg[0] != '-' || arg[1] == '\0') {
-			size_t len = strlen(arg);
-			if (len > ECHO_ARGUMENT_MAX)
-				return fail(ld, "argument %d: unexpected argument of %zu characters"
-					    " (see --help)", i + 1, len);
-			char *q = quote(arg);
-			char *shown = show(arg);
-			int rc;
-			if (bare_boolean)
-				rc = fail(ld, "%s: unexpected argument (a boolean flag takes its"
-					  " value only after '=': %s=%s)", q, bare_boolean, shown);
-			else
-				rc = fail(ld, "%s: unexpected argument (see --help)", q);
-			free(shown);
+	if (code == OPT_STRICT) {
+		if (!value) {
+			ld->s->strict = true;
+		} else if (!settings_parse_bool(value, &ld->s->strict)) {
+			char *q = quote(value);
+			int rc = fail(ld, "%s: invalid boolean %s: " BOOL_HINT, flag, q);
 			free(q);
 			return rc;
 		}
-		bare_boolean = NULL;
-
-		const char *eq = strchr(arg, '=');
-		size_t len = eq ? (size_t)(eq - arg) : strlen(arg);
-		const char *inline_value = eq ? eq + 1 : NULL;
-
-		/* Before anything else, and never echoing what follows '='. */
-		if (name_is(arg, len, "--token") || name_is(arg, len, "--access-token") ||
-		    name_is(arg, len, "--intercom-access-token")) {
-			char *shown = escape(arg, len, false, ECHO_ARGUMENT_MAX);
-			int rc = fail(ld, "%s: " TOKEN_ARGV_ERROR, shown);
-			free(shown);
-			return rc;
-		}
-		if (name_is(arg, len, "--webhook-secret"))
-			return fail(ld, "--webhook-secret: the webhook secret is never accepted"
-				    " on the command line (argv is world-readable); use "
-				    ENV_WEBHOOK_SECRET " or --webhook-secret-file");
-
-		int id = find_by_flag(arg, len);
-		if (id < 0) {
-			int rc = parse_command_option(ld, arg, len, argc, argv, &i, inline_value);
-			if (rc < 0)
-				return rc;
-			if (name_is(arg, len, "--strict") && !inline_value)
-				bare_boolean = "--strict";
-			continue;
-		}
-
-		const struct setting_def *def = &settings_table[id];
-		const char *value;
-		if (def->boolean) {
-			value = inline_value ? inline_value : "true";
-			if (!inline_value)
-				bare_boolean = def->flag;
-		} else if (!option_value(argc, argv, &i, inline_value, &value)) {
-			return fail(ld, "%s: missing value (from flag %s): use %s=VALUE or %s VALUE",
-				    def->key, def->flag, def->flag, def->flag);
-		}
-		char *source = xasprintf("flag %s", def->flag);
-		set_raw(ld, (enum setting_id)id, value, LEVEL_FLAG, source);
-		free(source);
+		return 0;
 	}
+	if (!value)
+		return fail(ld, "%s: missing value: use %s=VALUE or %s VALUE", flag, flag, flag);
+	return command_option_value(ld, code, flag, value);
+}
+
+/* A setting's flag; value as for command_option(). */
+static int
+setting_option(struct loader *ld, size_t id, const char *value)
+{
+	const struct setting_def *d = &settings_table[id];
+	if (!value && d->type == TYPE_BOOL)
+		value = "true";
+	if (!value)
+		return fail(ld, "%s: missing value (from flag %s): use %s=VALUE or %s VALUE",
+			    d->key, d->flag, d->flag, d->flag);
+	char *source = xasprintf("flag %s", d->flag);
+	set_raw(ld, id, value, LEVEL_FLAG, source);
+	free(source);
 	return 0;
+}
+
+/*
+ * One option getopt_long() recognised in arg, spelled out in full. value
+ * is NULL when missing; from_next_word says it was the word after the flag
+ * rather than after '='.
+ */
+static int
+parse_option(struct loader *ld, int code, const char *arg, const char *value,
+	     bool from_next_word)
+{
+	if (code == OPT_TOKEN) {
+		/* The name alone: what follows '=' is the token. */
+		char *shown = escape(arg, strcspn(arg, "="), false, ECHO_ARGUMENT_MAX);
+		int rc = fail(ld, "%s: " TOKEN_ARGV_ERROR, shown);
+		free(shown);
+		return rc;
+	}
+	if (code == OPT_WEBHOOK_SECRET)
+		return fail(ld, "--webhook-secret: the webhook secret is never accepted"
+			    " on the command line (argv is world-readable); use "
+			    ENV_WEBHOOK_SECRET " or --webhook-secret-file");
+	/* A next word that is itself an option means the value was forgotten. */
+	if (from_next_word && value && strncmp(value, "--", 2) == 0)
+		value = NULL;
+	if (code >= OPT_SETTING)
+		return setting_option(ld, (size_t)(code - OPT_SETTING), value);
+	char *flag = xstrndup(arg, strcspn(arg, "="));
+	int rc = command_option(ld, code, flag, value);
+	free(flag);
+	return rc;
+}
+
+/*
+ * argv holds the arguments after the command word. getopt_long() runs in
+ * its "-" mode: words come back in order (code 1), so an error names the
+ * first bad argument, and a word after a bare boolean flag gets a hint.
+ */
+static int
+parse_args(struct loader *ld, int argc, char **argv)
+{
+	/* getopt_long() skips argv[0], the program's name. */
+	char **av = xmalloc(((size_t)(argc > 0 ? argc : 0) + 2) * sizeof(*av));
+	int n = 0;
+	av[n++] = (char *)"intercom-healthd";
+	for (int i = 0; argv && i < argc && argv[i]; i++)
+		av[n++] = argv[i];
+	av[n] = NULL;
+
+	struct option opts[COMMAND_OPTION_COUNT + SETTING_COUNT + 1];
+	build_options(opts);
+	/* The boolean flag just seen without '=', for the hint. */
+	const char *bare_boolean = NULL;
+	int rc = 0;
+
+	/* Our one-line messages are the only output; 0 restarts the scan
+	 * (settings_load() may run many times in one process). */
+	opterr = 0;
+	optind = 0;
+	while (rc == 0) {
+		int at = optind > 0 ? optind : 1;
+		int code = getopt_long(n, av, "-:", opts, NULL);
+		if (code == -1)
+			break;
+		const char *hint = bare_boolean;
+		bare_boolean = NULL;
+		if (code == OPT_WORD) {
+			rc = unexpected_word(ld, optarg, at, hint);
+		} else if (code == '?') {
+			rc = unknown_option(ld, av[at]);
+		} else if (code == ':') {
+			/* getopt_long() names the option in optopt. */
+			rc = exact_option(opts, av[at], optopt) ?
+			     parse_option(ld, optopt, av[at], NULL, false) :
+			     unknown_option(ld, av[at]);
+		} else if (!exact_option(opts, av[at], code)) {
+			rc = unknown_option(ld, av[at]);
+		} else {
+			rc = parse_option(ld, code, av[at], optarg, optind - at == 2);
+			if (rc == 0 && !optarg && (code == OPT_STRICT ||
+			    (code >= OPT_SETTING &&
+			     settings_table[code - OPT_SETTING].type == TYPE_BOOL)))
+				bare_boolean = av[at];
+		}
+	}
+	/* After "--", every word is an unexpected one. */
+	if (rc == 0 && optind < n)
+		rc = unexpected_word(ld, av[optind], optind, NULL);
+	free(av);
+	return rc;
 }
 
 static void
 read_env(struct loader *ld)
 {
-	for (int i = 0; i < SETTING_COUNT; i++) {
+	for (size_t i = 0; i < SETTING_COUNT; i++) {
 		const char *value = env_lookup(ld->envp, settings_table[i].env);
 		if (!value)
 			continue;
 		char *source = xasprintf("env %s", settings_table[i].env);
-		set_raw(ld, (enum setting_id)i, value, LEVEL_ENV, source);
+		set_raw(ld, i, value, LEVEL_ENV, source);
 		free(source);
 	}
 }
@@ -947,7 +1150,7 @@ parse_config_line(struct loader *ld, const char *line, const char *where)
 			rc = fail(ld, "%s: unknown setting (from %s)", shown, where);
 		goto out;
 	}
-	set_raw(ld, (enum setting_id)id, value, LEVEL_FILE, where);
+	set_raw(ld, (size_t)id, value, LEVEL_FILE, where);
 
 out:
 	free(shown);
@@ -1022,85 +1225,94 @@ out:
 	free(shown);
 	return rc;
 }
-
-/* ---- validating ------------------------------------------------------- */
+/* ---- the table pass --------------------------------------------------- */
 
 /* The winning text of a setting (NULL: unset) and where it came from. */
 static const char *
-value_of(const struct loader *ld, enum setting_id id, const char **source)
+value_of(const struct loader *ld, size_t id, const char **source)
 {
 	const struct raw *r = &ld->raw[id];
 	const char *v = r->set ? r->value : settings_table[id].def;
 	*source = r->set ? r->source : "default";
-	if (v && *v == '\0' && settings_table[id].optional)
+	if (v && *v == '\0' && (settings_table[id].flags & F_OPTIONAL))
 		return NULL;
 	return v;
 }
 
-/* Like value_of() for a setting that must have a value. */
-static int
-required(struct loader *ld, enum setting_id id, const char **value, const char **source)
+/* Does the row keep a string (freed by settings_finish())? */
+static bool
+holds_string(enum setting_type type)
 {
-	*value = value_of(ld, id, source);
-	if (!*value || !**value)
-		return fail(ld, "%s: empty value (from %s)", settings_table[id].key, *source);
-	return 0;
+	return type == TYPE_NAME || type == TYPE_TEXT || type == TYPE_URL ||
+	       type == TYPE_STRING || type == TYPE_SECRET_FILE;
+}
+
+/* The choices joined, "a, b or c" or "a|b|c", aliases left out. */
+static const char *
+join_choices(const struct setting_def *d, const char *sep, const char *last,
+	     char *buf, size_t size)
+{
+	size_t count = 0, len = 0;
+	for (const struct choice *c = d->choices; c->name; c++)
+		count += !c->alias;
+	buf[0] = '\0';
+	for (const struct choice *c = d->choices; c->name && len < size; c++) {
+		if (c->alias)
+			continue;
+		const char *before = len == 0 ? "" : --count == 1 ? last : sep;
+		len += (size_t)snprintf(buf + len, size - len, "%s%s", before, c->name);
+	}
+	return buf;
 }
 
 static int
-resolve_duration(struct loader *ld, enum setting_id id, int64_t min_ms, int64_t *out)
+parse_duration_row(struct loader *ld, const struct setting_def *d, const char *v,
+		   const char *src, int64_t *out)
 {
-	const char *key = settings_table[id].key;
-	const char *v, *src;
-	int rc = required(ld, id, &v, &src);
-	if (rc < 0)
-		return rc;
-
 	int64_t ms;
 	if (!settings_parse_duration(v, &ms)) {
 		char *q = quote(v);
-		rc = fail(ld, "%s: invalid duration %s (from %s): " DURATION_HINT, key, q, src);
+		int rc = fail(ld, "%s: invalid duration %s (from %s): " DURATION_HINT,
+			      d->key, q, src);
 		free(q);
 		return rc;
 	}
 	char text[32], limit[32];
 	format_duration(ms, text, sizeof(text));
 	if (ms == 0)
-		return fail(ld, "%s: %s (from %s) must be greater than 0", key, text, src);
-	if (ms < min_ms) {
-		format_duration(min_ms, limit, sizeof(limit));
-		return fail(ld, "%s: %s (from %s) must be at least %s", key, text, src, limit);
+		return fail(ld, "%s: %s (from %s) must be greater than 0", d->key, text, src);
+	if (ms < d->min) {
+		format_duration(d->min, limit, sizeof(limit));
+		return fail(ld, "%s: %s (from %s) must be at least %s", d->key, text, src, limit);
 	}
-	if (ms > DURATION_MAX_MS)
-		return fail(ld, "%s: %s (from %s) must be at most " DURATION_MAX_TEXT,
-			    key, text, src);
+	if (ms > d->max) {
+		format_duration(d->max, limit, sizeof(limit));
+		return fail(ld, "%s: %s (from %s) must be at most %s", d->key, text, src, limit);
+	}
 	*out = ms;
 	return 0;
 }
 
 static int
-resolve_int(struct loader *ld, enum setting_id id, int min, int max, bool percent,
-	    int *out)
+parse_int_row(struct loader *ld, const struct setting_def *d, const char *v,
+	      const char *src, int *out)
 {
-	const char *key = settings_table[id].key;
-	const char *v, *src;
-	int rc = required(ld, id, &v, &src);
-	if (rc < 0)
-		return rc;
-
+	bool percent = d->type == TYPE_PERCENT;
 	char *digits = xstrdup(v);
 	size_t len = strlen(digits);
 	if (percent && len > 1 && digits[len - 1] == '%')
 		digits[len - 1] = '\0';
 	int64_t n;
+	int rc = 0;
 	if (!parse_count(digits, &n)) {
 		char *q = quote(v);
-		rc = fail(ld, "%s: invalid number %s (from %s): use a whole %s %d-%d",
-			  key, q, src, percent ? "percent" : "number", min, max);
+		rc = fail(ld, "%s: invalid number %s (from %s): use a whole %s %" PRId64
+			  "-%" PRId64, d->key, q, src, percent ? "percent" : "number",
+			  d->min, d->max);
 		free(q);
-	} else if (n < min || n > max) {
-		rc = fail(ld, "%s: %s (from %s) must be between %d and %d", key, digits,
-			  src, min, max);
+	} else if (n < d->min || n > d->max) {
+		rc = fail(ld, "%s: %s (from %s) must be between %" PRId64 " and %" PRId64,
+			  d->key, digits, src, d->min, d->max);
 	} else {
 		*out = (int)n;
 	}
@@ -1109,135 +1321,158 @@ resolve_int(struct loader *ld, enum setting_id id, int min, int max, bool percen
 }
 
 static int
-resolve_bool(struct loader *ld, enum setting_id id, bool *out)
+parse_bool_row(struct loader *ld, const struct setting_def *d, const char *v,
+	       const char *src, bool *out)
 {
-	const char *v, *src;
-	int rc = required(ld, id, &v, &src);
-	if (rc < 0)
-		return rc;
-	if (!settings_parse_bool(v, out)) {
-		char *q = quote(v);
-		rc = fail(ld, "%s: invalid boolean %s (from %s): " BOOL_HINT,
-			  settings_table[id].key, q, src);
-		free(q);
-	}
+	if (settings_parse_bool(v, out))
+		return 0;
+	char *q = quote(v);
+	int rc = fail(ld, "%s: invalid boolean %s (from %s): " BOOL_HINT, d->key, q, src);
+	free(q);
 	return rc;
 }
 
-/* *out stays NULL for an unset optional URL. */
+/* Case-insensitive; TYPE_NAME keeps the choice's own spelling. */
 static int
-resolve_url(struct loader *ld, enum setting_id id, char **out)
+parse_choice_row(struct loader *ld, const struct setting_def *d, const char *v,
+		 const char *src, void *field)
 {
-	const char *src;
-	const char *v = value_of(ld, id, &src);
-	if (!v && settings_table[id].optional)
+	for (const struct choice *c = d->choices; c->name; c++) {
+		if (strcasecmp(v, c->name) != 0)
+			continue;
+		if (d->type == TYPE_NAME)
+			*(char **)field = xstrdup(c->name);
+		else
+			memcpy(field, &c->value, sizeof(int));
 		return 0;
-	if (!v || !*v)
-		return fail(ld, "%s: empty value (from %s)", settings_table[id].key, src);
-	const char *problem = url_problem(v);
-	if (problem) {
-		char *q = quote(v);
-		int rc = fail(ld, "%s: invalid URL %s (from %s): %s", settings_table[id].key,
-			      q, src, problem);
-		free(q);
-		return rc;
 	}
-	*out = xstrdup(v);
-	return 0;
-}
-
-/* A header value or a URL path: visible ASCII only. */
-static int
-resolve_token_text(struct loader *ld, enum setting_id id, const char *example, char **out)
-{
-	const char *v, *src;
-	int rc = required(ld, id, &v, &src);
-	if (rc < 0)
-		return rc;
-	size_t at = 0;
-	if (secret_problem(v, strlen(v), &at)) {
-		char *q = quote(v);
-		rc = fail(ld, "%s: invalid value %s (from %s): use visible ASCII without"
-			  " spaces, e.g. %s", settings_table[id].key, q, src, example);
-		free(q);
-		return rc;
-	}
-	*out = xstrdup(v);
-	return 0;
-}
-
-static int
-resolve_choice(struct loader *ld, enum setting_id id, const char *const *choices,
-	       size_t count, const char *hint, size_t *index)
-{
-	const char *v, *src;
-	int rc = required(ld, id, &v, &src);
-	if (rc < 0)
-		return rc;
-	for (size_t i = 0; i < count; i++) {
-		if (strcasecmp(v, choices[i]) == 0) {
-			*index = i;
-			return 0;
-		}
-	}
+	char hint[256];
 	char *q = quote(v);
-	rc = fail(ld, "%s: invalid value %s (from %s): use %s", settings_table[id].key,
-		  q, src, hint);
+	int rc = fail(ld, "%s: invalid value %s (from %s): use %s", d->key, q, src,
+		      join_choices(d, ", ", " or ", hint, sizeof(hint)));
+	free(q);
+	return rc;
+}
+
+/* Does every item (every comma-separated one, with F_LIST) start with '/'? */
+static bool
+is_url_path(const struct setting_def *d, const char *v)
+{
+	if (!(d->flags & F_LIST))
+		return v[0] == '/';
+	for (const char *item = v;; item++) {
+		if (*item != '/')
+			return false;
+		item = strchr(item, ',');
+		if (!item)
+			return true;
+	}
+}
+
+/* A header value or a URL path goes out as it is: visible ASCII only. */
+static int
+parse_text_row(struct loader *ld, const struct setting_def *d, const char *v,
+	       const char *src, char **out)
+{
+	size_t at = 0;
+	int rc = 0;
+	char *q = quote(v);
+	if (secret_problem(v, strlen(v), &at))
+		rc = fail(ld, "%s: invalid value %s (from %s): use visible ASCII without"
+			  " spaces%s%s", d->key, q, src, d->def ? ", e.g. " : "",
+			  d->def ? d->def : "");
+	else if ((d->flags & F_URL_PATH) && !is_url_path(d, v))
+		rc = fail(ld, "%s: %s (from %s)%s must start with '/'", d->key, q, src,
+			  (d->flags & F_LIST) ? ": each comma-separated path" : "");
+	else
+		*out = xstrdup(v);
 	free(q);
 	return rc;
 }
 
 static int
-resolve_api_url(struct loader *ld)
+parse_url_row(struct loader *ld, const struct setting_def *d, const char *v,
+	      const char *src, char **out)
 {
-	struct settings *s = ld->s;
-	static const char *const names[] = { "us", "eu", "au" };
-	size_t region;
-	int rc = resolve_choice(ld, SETTING_REGION, names, 3, "us, eu or au", &region);
+	char why[128];
+	const char *problem = url_problem(v, why, sizeof(why));
+	int rc = 0;
+	char *q = quote(v);
+	if (problem)
+		rc = fail(ld, "%s: invalid URL %s (from %s): %s", d->key, q, src, problem);
+	else if ((d->flags & F_HTTPS_ONLY) && strncasecmp(v, "https://", 8) != 0)
+		rc = fail(ld, "%s: %s (from %s) must start with https://: the bearer"
+			  " token never goes out in clear text", d->key, q, src);
+	free(q);
 	if (rc < 0)
 		return rc;
-	s->region = xstrdup(regions[region].name);
 
-	/* An api_url from any source beats the region from any source: it is
-	 * the more specific of the two (a proxy, a test server). */
-	if (!ld->raw[SETTING_API_URL].set) {
-		s->api_url = xstrdup(regions[region].url);
-		return 0;
-	}
-	rc = resolve_url(ld, SETTING_API_URL, &s->api_url);
-	if (rc < 0)
-		return rc;
-	if (strncasecmp(s->api_url, "https://", 8) != 0) {
-		const char *src;
-		value_of(ld, SETTING_API_URL, &src);
-		char *q = quote(s->api_url);
-		rc = fail(ld, "api_url: %s (from %s) must start with https://: the bearer"
-			  " token never goes out in clear text", q, src);
-		free(q);
-		return rc;
-	}
-	/* The probe path starts with '/': no trailing slash at all here. */
-	size_t len = strlen(s->api_url);
-	while (len > 0 && s->api_url[len - 1] == '/')
-		s->api_url[--len] = '\0';
+	char *url = xstrdup(v);
+	size_t len = strlen(url);
+	while ((d->flags & F_BASE_URL) && len > 0 && url[len - 1] == '/')
+		url[--len] = '\0';
+	*out = url;
 	return 0;
 }
 
+/* Parses row id's winning text into its field. */
 static int
-resolve_probe_path(struct loader *ld)
+resolve_row(struct loader *ld, size_t id)
 {
-	int rc = resolve_token_text(ld, SETTING_PROBE_PATH, "/me", &ld->s->probe_path);
-	if (rc < 0)
-		return rc;
-	if (ld->s->probe_path[0] != '/') {
-		const char *src;
-		value_of(ld, SETTING_PROBE_PATH, &src);
-		char *q = quote(ld->s->probe_path);
-		rc = fail(ld, "probe_path: %s (from %s) must start with '/'", q, src);
-		free(q);
+	const struct setting_def *d = &settings_table[id];
+	void *field = (char *)ld->s + d->offset;
+	const char *src;
+	const char *v = value_of(ld, id, &src);
+
+	/* Unset: optional, or a default that a named check computes. */
+	if (!v || ((d->flags & F_OFF) && strcasecmp(v, "off") == 0))
+		return 0;
+	if (!*v)
+		return fail(ld, "%s: empty value (from %s)", d->key, src);
+
+	switch (d->type) {
+	case TYPE_DURATION:
+		return parse_duration_row(ld, d, v, src, field);
+	case TYPE_INT:
+	case TYPE_PERCENT:
+		return parse_int_row(ld, d, v, src, field);
+	case TYPE_BOOL:
+		return parse_bool_row(ld, d, v, src, field);
+	case TYPE_CHOICE:
+	case TYPE_NAME:
+		return parse_choice_row(ld, d, v, src, field);
+	case TYPE_TEXT:
+		return parse_text_row(ld, d, v, src, field);
+	case TYPE_URL:
+		return parse_url_row(ld, d, v, src, field);
+	case TYPE_STRING:
+		*(char **)field = xstrdup(v);
+		return 0;
+	case TYPE_SECRET_FILE:
+		/* Read, and its path kept, by the secret's own function. */
+		return 0;
 	}
-	return rc;
+	return 0;
 }
+
+/* ---- checks beyond one row -------------------------------------------- */
+
+/* An api_url from any source beats the region from any source: it is the
+ * more specific of the two (a proxy, a test server). */
+static void
+apply_region(struct loader *ld)
+{
+	struct settings *s = ld->s;
+	if (ld->raw[row_of("api_url")].set)
+		return;
+	for (const struct choice *c = regions; c->name; c++) {
+		if (strcmp(c->name, s->region) == 0) {
+			free(s->api_url);
+			s->api_url = xstrdup(region_urls[c->value]);
+		}
+	}
+}
+
 
 /*
  * How many certificates a PEM bundle holds, or -1 when something in it is
@@ -1267,16 +1502,18 @@ count_pem_certificates(const char *pem, size_t len)
 	return e ? -1 : count;
 }
 
+
+/* Checked here so a typo or a junk file fails at startup, not at every
+ * probe as a TLS error. */
 static int
-resolve_ca_file(struct loader *ld)
+check_ca_file(struct loader *ld)
 {
-	const char *src;
-	const char *path = value_of(ld, SETTING_CA_FILE, &src);
+	const char *path = ld->s->ca_file;
 	if (!path)
 		return 0;
+	const char *src;
+	value_of(ld, row_of("ca_file"), &src);
 
-	/* Checked here so a typo or a junk file fails at startup, not at
-	 * every probe. */
 	char *pem = NULL;
 	size_t len = 0;
 	char *shown = show_path(path);
@@ -1293,112 +1530,101 @@ resolve_ca_file(struct loader *ld)
 		else if (certs == 0)
 			rc = fail(ld, "ca_file: %s (from %s) holds no PEM certificate"
 				  " (-----BEGIN CERTIFICATE-----)", shown, src);
-		else
-			ld->s->ca_file = xstrdup(path);
 	}
 	free(pem);
 	free(shown);
 	return rc;
 }
 
-static int
-resolve_listen(struct loader *ld)
+/* Where the host and the port of a listen address are, or why not. */
+static const char *
+split_listen(const char *v, const char **host, const char **host_end,
+	     const char **port)
 {
-	struct settings *s = ld->s;
-	const char *v, *src;
-	int rc = required(ld, SETTING_LISTEN, &v, &src);
-	if (rc < 0)
-		return rc;
-
-	const char *host = NULL, *host_end = NULL, *port = NULL;
-	const char *problem = NULL;
 	if (v[0] == '[') {
 		const char *close = strchr(v, ']');
-		if (!close || close == v + 1 || close[1] != ':') {
-			problem = "use HOST:PORT or [IPv6]:PORT";
-		} else {
-			host = v + 1;
-			host_end = close;
-			port = close + 2;
-		}
+		if (!close || close == v + 1 || close[1] != ':')
+			return "use HOST:PORT or [IPv6]:PORT";
+		*host = v + 1;
+		*host_end = close;
+		*port = close + 2;
 	} else {
 		const char *colon = strrchr(v, ':');
-		if (!colon || colon == v) {
-			problem = "use HOST:PORT or [IPv6]:PORT";
-		} else if (memchr(v, ':', (size_t)(colon - v))) {
-			problem = "put an IPv6 address in brackets, e.g. [::1]:9180";
-		} else {
-			host = v;
-			host_end = colon;
-			port = colon + 1;
-		}
+		if (!colon || colon == v)
+			return "use HOST:PORT or [IPv6]:PORT";
+		if (memchr(v, ':', (size_t)(colon - v)))
+			return "put an IPv6 address in brackets, e.g. [::1]:9180";
+		*host = v;
+		*host_end = colon;
+		*port = colon + 1;
 	}
-	if (!problem) {
-		for (const char *p = host; p < host_end; p++) {
-			unsigned char c = (unsigned char)*p;
-			if (c <= 0x20 || c >= 0x7f || c == '/' || c == '[' || c == ']')
-				problem = "use HOST:PORT or [IPv6]:PORT";
-		}
+	for (const char *p = *host; p < *host_end; p++) {
+		unsigned char c = (unsigned char)*p;
+		if (c <= 0x20 || c >= 0x7f || c == '/' || c == '[' || c == ']')
+			return "use HOST:PORT or [IPv6]:PORT";
 	}
-	if (problem) {
-		char *q = quote(v);
-		rc = fail(ld, "listen: invalid address %s (from %s): %s", q, src, problem);
-		free(q);
-		return rc;
-	}
+	return NULL;
+}
 
-	int64_t n;
-	if (!parse_count(port, &n)) {
-		char *q = quote(v);
+/* listen into listen_host and listen_port. */
+static int
+check_listen(struct loader *ld)
+{
+	struct settings *s = ld->s;
+	const char *v = s->listen;
+	const char *src;
+	value_of(ld, row_of("listen"), &src);
+
+	const char *host = NULL, *host_end = NULL, *port = NULL;
+	const char *problem = split_listen(v, &host, &host_end, &port);
+	int64_t n = 0;
+	int rc = 0;
+	char *q = quote(v);
+	if (problem) {
+		rc = fail(ld, "listen: invalid address %s (from %s): %s", q, src, problem);
+	} else if (!parse_count(port, &n)) {
 		rc = fail(ld, "listen: invalid port in %s (from %s): use a number 0-65535",
 			  q, src);
-		free(q);
-		return rc;
-	}
-	if (n > 65535) {
+	} else if (n > 65535) {
 		char *shown = show(port);
 		rc = fail(ld, "listen: port %s (from %s) must be between 0 and 65535",
 			  shown, src);
 		free(shown);
-		return rc;
 	}
+	if (rc < 0)
+		goto out;
+
 	/* A numeric address (or localhost, its one well-known name): the
 	 * listen address must never wait on DNS, and a typo such as
 	 * 999.1.1.1 is a settings error, not a failure to bind. */
 	char *name = xstrndup(host, (size_t)(host_end - host));
 	unsigned char addr[sizeof(struct in6_addr)];
+	bool v6 = v[0] == '[';
 	if (strcasecmp(name, "localhost") == 0) {
 		free(name);
 		name = xstrdup("127.0.0.1");
-	} else if (inet_pton(v[0] == '[' ? AF_INET6 : AF_INET, name, addr) != 1) {
-		char *q = quote(v);
+	} else if (inet_pton(v6 ? AF_INET6 : AF_INET, name, addr) != 1) {
 		rc = fail(ld, "listen: invalid address %s (from %s): use a numeric %s"
-			  " address, e.g. %s", q, src, v[0] == '[' ? "IPv6" : "IPv4",
-			  v[0] == '[' ? "[::1]:9180" : "127.0.0.1:9180");
-		free(q);
+			  " address, e.g. %s", q, src, v6 ? "IPv6" : "IPv4",
+			  v6 ? "[::1]:9180" : "127.0.0.1:9180");
 		free(name);
-		return rc;
+		goto out;
 	}
-	s->listen = xstrdup(v);
 	s->listen_host = name;
 	s->listen_port = (uint16_t)n;
-	return 0;
+out:
+	free(q);
+	return rc;
 }
 
+/* timeout against interval, and stale_after's default and minimum. */
 static int
-resolve_timing(struct loader *ld)
+check_timing(struct loader *ld)
 {
 	struct settings *s = ld->s;
-	int rc;
-	if ((rc = resolve_duration(ld, SETTING_INTERVAL, 1, &s->interval_ms)) < 0 ||
-	    (rc = resolve_duration(ld, SETTING_TIMEOUT, 1, &s->timeout_ms)) < 0 ||
-	    (rc = resolve_duration(ld, SETTING_DEGRADED_LATENCY, 1,
-				   &s->degraded_latency_ms)) < 0)
-		return rc;
-
 	const char *interval_src, *timeout_src;
-	value_of(ld, SETTING_INTERVAL, &interval_src);
-	value_of(ld, SETTING_TIMEOUT, &timeout_src);
+	value_of(ld, row_of("interval"), &interval_src);
+	value_of(ld, row_of("timeout"), &timeout_src);
 	char interval[32], timeout[32];
 	format_duration(s->interval_ms, interval, sizeof(interval));
 	format_duration(s->timeout_ms, timeout, sizeof(timeout));
@@ -1408,32 +1634,25 @@ resolve_timing(struct loader *ld)
 		return fail(ld, "timeout: %s (from %s) must be less than interval %s (from %s)",
 			    timeout, timeout_src, interval, interval_src);
 
-	if (!ld->raw[SETTING_STALE_AFTER].set) {
+	if (!s->stale_after_ms) {
 		s->stale_after_ms = 2 * s->interval_ms + s->timeout_ms;
-	} else {
-		if ((rc = resolve_duration(ld, SETTING_STALE_AFTER, 1, &s->stale_after_ms)) < 0)
-			return rc;
-		/* The longest healthy gap between two finished probes is one
-		 * interval stretched by the full 10% jitter, plus a probe
-		 * that runs to its timeout; anything shorter flaps /livez
-		 * on a daemon that works. */
-		int64_t min = s->interval_ms + (s->interval_ms + 9) / 10 + s->timeout_ms;
-		if (s->stale_after_ms < min) {
-			const char *src;
-			value_of(ld, SETTING_STALE_AFTER, &src);
-			char stale[32], minimum[32];
-			format_duration(s->stale_after_ms, stale, sizeof(stale));
-			format_duration(min, minimum, sizeof(minimum));
-			return fail(ld, "stale_after: %s (from %s) must be at least %s"
-				    " (interval %s (from %s) + 10%% jitter + timeout %s (from %s))",
-				    stale, src, minimum, interval, interval_src, timeout,
-				    timeout_src);
-		}
+		return 0;
 	}
-
-	/* Statuspage and the webhook are other people's servers: once a
-	 * second is already more than they deserve. */
-	return resolve_duration(ld, SETTING_STATUS_INTERVAL, 1000, &s->status_interval_ms);
+	/* The longest healthy gap between two finished probes is one
+	 * interval stretched by the full 10% jitter, plus a probe that runs
+	 * to its timeout; anything shorter flaps /livez on a daemon that
+	 * works. */
+	int64_t min = s->interval_ms + (s->interval_ms + 9) / 10 + s->timeout_ms;
+	if (s->stale_after_ms >= min)
+		return 0;
+	const char *src;
+	value_of(ld, row_of("stale_after"), &src);
+	char stale[32], minimum[32];
+	format_duration(s->stale_after_ms, stale, sizeof(stale));
+	format_duration(min, minimum, sizeof(minimum));
+	return fail(ld, "stale_after: %s (from %s) must be at least %s"
+		    " (interval %s (from %s) + 10%% jitter + timeout %s (from %s))",
+		    stale, src, minimum, interval, interval_src, timeout, timeout_src);
 }
 
 static int
@@ -1441,14 +1660,13 @@ resolve_token(struct loader *ld)
 {
 	struct settings *s = ld->s;
 	const char *src;
-	const char *path = value_of(ld, SETTING_TOKEN_FILE, &src);
+	const char *path = value_of(ld, row_of("token_file"), &src);
 	char *credential = NULL;
 	char *reason = NULL;
 	int rc = 0;
 
 	/* token_file from any source, its default (the systemd credential,
-	 * if one was passed) included, wins over the environment: the
-	 * contract makes the credential the default of token_file, and a
+	 * if one was passed) included, wins over the environment: a
 	 * credential is the more deliberate (and less leaky) of the two. */
 	if (!path) {
 		const char *dir = env_lookup(ld->envp, "CREDENTIALS_DIRECTORY");
@@ -1505,7 +1723,7 @@ resolve_webhook_secret(struct loader *ld)
 {
 	struct settings *s = ld->s;
 	const char *src;
-	const char *path = value_of(ld, SETTING_WEBHOOK_SECRET_FILE, &src);
+	const char *path = value_of(ld, row_of("webhook_secret_file"), &src);
 
 	if (!path) {
 		const char *env = env_lookup(ld->envp, ENV_WEBHOOK_SECRET);
@@ -1526,43 +1744,28 @@ resolve_webhook_secret(struct loader *ld)
 	return 0;
 }
 
-static int
-resolve_status_url(struct loader *ld)
-{
-	const char *src;
-	const char *v = value_of(ld, SETTING_STATUS_URL, &src);
-	if (v && strcasecmp(v, "off") == 0)
-		return 0;
-	return resolve_url(ld, SETTING_STATUS_URL, &ld->s->status_url);
-}
 
 /*
- * The free-text settings are logged at start-up and sent over the network
- * (URLs to their servers, the rest in the probe): one that holds the
- * access token (or a piece of it: tokens are random, settings are not) or
- * the webhook secret would leak it. Refused, without showing the value.
+ * The free-text settings (TYPE_TEXT and TYPE_URL rows) are logged at
+ * start-up and sent over the network (URLs to their servers, the rest in
+ * the probe): one that holds the access token (or a piece of it: tokens
+ * are random, settings are not) or the webhook secret would leak it.
+ * Refused, without showing the value.
  */
 static int
 check_no_secret_in_values(struct loader *ld)
 {
 	const struct settings *s = ld->s;
-	const struct {
-		enum setting_id id;
-		const char *value;
-	} values[] = {
-		{ SETTING_API_URL, s->api_url },
-		{ SETTING_API_VERSION, s->api_version },
-		{ SETTING_PROBE_PATH, s->probe_path },
-		{ SETTING_STATUS_URL, s->status_url },
-		{ SETTING_WEBHOOK_URL, s->webhook_url },
-	};
-	for (size_t i = 0; i < sizeof(values) / sizeof(values[0]); i++) {
-		const char *value = values[i].value;
+	/* The environment's token counts even where a token file wins over
+	 * it: it is a secret all the same. */
+	const char *env_token = env_lookup(ld->envp, ENV_TOKEN);
+	for (size_t i = 0; i < SETTING_COUNT; i++) {
+		const struct setting_def *d = &settings_table[i];
+		if (d->type != TYPE_TEXT && d->type != TYPE_URL)
+			continue;
+		const char *value = *(char *const *)((const char *)s + d->offset);
 		if (!value)
 			continue;
-		/* The environment's token counts even where a token file
-		 * wins over it: it is a secret all the same. */
-		const char *env_token = env_lookup(ld->envp, ENV_TOKEN);
 		const char *what = NULL;
 		if (s->webhook_secret && strstr(value, s->webhook_secret))
 			what = "the webhook secret";
@@ -1570,10 +1773,10 @@ check_no_secret_in_values(struct loader *ld)
 			what = "the access token";
 		if (what) {
 			const char *src;
-			value_of(ld, values[i].id, &src);
+			value_of(ld, i, &src);
 			return fail(ld, "%s: the value (from %s) holds %s, or part of it:"
-				    " refusing to log it or send it anywhere",
-				    settings_table[values[i].id].key, src, what);
+				    " refusing to log it or send it anywhere", d->key, src,
+				    what);
 		}
 	}
 	return 0;
@@ -1582,51 +1785,17 @@ check_no_secret_in_values(struct loader *ld)
 static int
 resolve_all(struct loader *ld)
 {
-	static const char *const formats[] = { "text", "json" };
-	static const char *const levels[] = { "debug", "info", "warning", "warn", "error" };
-	static const enum log_level level_values[] = {
-		LOG_LEVEL_DEBUG, LOG_LEVEL_INFO, LOG_LEVEL_WARNING, LOG_LEVEL_WARNING,
-		LOG_LEVEL_ERROR,
-	};
-	struct settings *s = ld->s;
-	size_t choice;
 	int rc;
-
-	if ((rc = resolve_api_url(ld)) < 0 ||
-	    (rc = resolve_token_text(ld, SETTING_API_VERSION, "2.14",
-				     &s->api_version)) < 0 ||
-	    (rc = resolve_probe_path(ld)) < 0 ||
-	    (rc = resolve_ca_file(ld)) < 0 ||
-	    (rc = resolve_listen(ld)) < 0 ||
-	    (rc = resolve_timing(ld)) < 0 ||
-	    (rc = resolve_int(ld, SETTING_RATE_LIMIT_LOW, 0, 100, true,
-			      &s->rate_limit_low)) < 0 ||
-	    (rc = resolve_int(ld, SETTING_FAILURE_THRESHOLD, 1, THRESHOLD_MAX, false,
-			      &s->failure_threshold)) < 0 ||
-	    (rc = resolve_int(ld, SETTING_SUCCESS_THRESHOLD, 1, THRESHOLD_MAX, false,
-			      &s->success_threshold)) < 0 ||
-	    (rc = resolve_bool(ld, SETTING_DEGRADED_OK, &s->degraded_ok)) < 0 ||
-	    (rc = resolve_int(ld, SETTING_HTTP_THREADS, 1, HTTP_THREADS_MAX, false,
-			      &s->http_threads)) < 0 ||
-	    (rc = resolve_int(ld, SETTING_MAX_CONNECTIONS, 1, MAX_CONNECTIONS_MAX, false,
-			      &s->max_connections)) < 0 ||
-	    /* libmicrohttpd counts its idle timeout in whole seconds. */
-	    (rc = resolve_duration(ld, SETTING_CONNECTION_TIMEOUT, 1000,
-				   &s->connection_timeout_ms)) < 0 ||
-	    (rc = resolve_status_url(ld)) < 0 ||
-	    (rc = resolve_url(ld, SETTING_WEBHOOK_URL, &s->webhook_url)) < 0)
-		return rc;
-
-	if ((rc = resolve_choice(ld, SETTING_LOG_FORMAT, formats, 2, "text or json",
-				 &choice)) < 0)
-		return rc;
-	s->log_format = choice == 0 ? LOG_FORMAT_TEXT : LOG_FORMAT_JSON;
-	if ((rc = resolve_choice(ld, SETTING_LOG_LEVEL, levels, 5,
-				 "debug, info, warning or error", &choice)) < 0)
-		return rc;
-	s->log_level = level_values[choice];
-
-	if ((rc = resolve_token(ld)) < 0 || (rc = resolve_webhook_secret(ld)) < 0)
+	for (size_t i = 0; i < SETTING_COUNT; i++) {
+		if ((rc = resolve_row(ld, i)) < 0)
+			return rc;
+	}
+	apply_region(ld);
+	if ((rc = check_ca_file(ld)) < 0 ||
+	    (rc = check_listen(ld)) < 0 ||
+	    (rc = check_timing(ld)) < 0 ||
+	    (rc = resolve_token(ld)) < 0 ||
+	    (rc = resolve_webhook_secret(ld)) < 0)
 		return rc;
 	return check_no_secret_in_values(ld);
 }
@@ -1657,7 +1826,7 @@ redact_secrets(struct loader *ld)
 	redact(&ld->err, ld->s->token);
 	redact(&ld->err, ld->s->webhook_secret);
 	if (!ld->s->token) {
-		redact_file_secret(ld, value_of(ld, SETTING_TOKEN_FILE, &src));
+		redact_file_secret(ld, value_of(ld, row_of("token_file"), &src));
 		const char *dir = env_lookup(ld->envp, "CREDENTIALS_DIRECTORY");
 		if (dir && *dir) {
 			char *credential = xasprintf("%s/" CREDENTIAL_NAME, dir);
@@ -1666,7 +1835,7 @@ redact_secrets(struct loader *ld)
 		}
 	}
 	if (!ld->s->webhook_secret)
-		redact_file_secret(ld, value_of(ld, SETTING_WEBHOOK_SECRET_FILE, &src));
+		redact_file_secret(ld, value_of(ld, row_of("webhook_secret_file"), &src));
 }
 
 int
@@ -1696,7 +1865,7 @@ out:
 		else
 			free(ld.err);
 	}
-	for (int i = 0; i < SETTING_COUNT; i++) {
+	for (size_t i = 0; i < SETTING_COUNT; i++) {
 		free(ld.raw[i].value);
 		free(ld.raw[i].source);
 	}
@@ -1709,25 +1878,21 @@ settings_finish(struct settings *s)
 {
 	if (!s)
 		return;
+	for (size_t i = 0; i < SETTING_COUNT; i++) {
+		if (holds_string(settings_table[i].type))
+			free(*(char **)((char *)s + settings_table[i].offset));
+	}
 	secret_free(s->token);
 	secret_free(s->webhook_secret);
 	free(s->token_origin);
-	free(s->token_file);
-	free(s->api_url);
-	free(s->region);
-	free(s->api_version);
-	free(s->probe_path);
-	free(s->ca_file);
-	free(s->listen);
 	free(s->listen_host);
-	free(s->status_url);
-	free(s->webhook_url);
-	free(s->webhook_secret_file);
 	free(s->config_file);
 	free(s->scan_dir);
 	free(s->health_url);
 	memset(s, 0, sizeof(*s));
 }
+
+/* ---- logging and --help ----------------------------------------------- */
 
 /*
  * url with any user:password@ replaced by "***@": not the secrets this
@@ -1754,49 +1919,167 @@ loggable_url(const char *url, char *buf, size_t size)
 	return buf;
 }
 
+/* A row's value as the log shows it (in buf, or a constant). */
+static const char *
+format_value(const struct setting_def *d, const struct settings *s, char *buf,
+	     size_t size)
+{
+	const void *field = (const char *)s + d->offset;
+	const char *text;
+	int n;
+
+	switch (d->type) {
+	case TYPE_DURATION:
+		format_duration(*(const int64_t *)field, buf, size);
+		return buf;
+	case TYPE_INT:
+	case TYPE_PERCENT:
+		snprintf(buf, size, "%d%s", *(const int *)field,
+			 d->type == TYPE_PERCENT ? "%" : "");
+		return buf;
+	case TYPE_BOOL:
+		return *(const bool *)field ? "true" : "false";
+	case TYPE_CHOICE:
+		memcpy(&n, field, sizeof(n));
+		for (const struct choice *c = d->choices; c->name; c++) {
+			if (c->value == n && !c->alias)
+				return c->name;
+		}
+		return "-";
+	case TYPE_URL:
+		text = *(char *const *)field;
+		if (!text)
+			return (d->flags & F_OFF) ? "off" : "unset";
+		return loggable_url(text, buf, size);
+	case TYPE_NAME:
+	case TYPE_TEXT:
+	case TYPE_STRING:
+	case TYPE_SECRET_FILE:
+		text = *(char *const *)field;
+		return text ? text : "unset";
+	}
+	return "-";
+}
+
 void
 settings_log(const struct settings *s)
 {
-	char url[1024];
-	char interval[32], timeout[32], latency[32], stale[32], status[32];
-	char conn_timeout[32];
-	format_duration(s->connection_timeout_ms, conn_timeout, sizeof(conn_timeout));
+	char url[1024], interval[32], timeout[32], value[1024];
 	format_duration(s->interval_ms, interval, sizeof(interval));
 	format_duration(s->timeout_ms, timeout, sizeof(timeout));
-	format_duration(s->degraded_latency_ms, latency, sizeof(latency));
-	format_duration(s->stale_after_ms, stale, sizeof(stale));
-	format_duration(s->status_interval_ms, status, sizeof(status));
 
-	log_info("config: %s", s->config_file ? s->config_file : "none");
-	if (s->token)
-		log_info("token: set (%s)", s->token_origin ? s->token_origin : "unknown");
-	else
-		log_info("token: unset");
-	log_info("api_url: %s (region %s)",
+	/* Each part spelled as on its debug line below, so one grep finds
+	 * "token: set" at either level. */
+	log_info("settings: token: %s%s%s; config: %s; api_url: %s (region %s);"
+		 " interval: %s; timeout: %s; listen: %s",
+		 s->token ? "set (" : "unset",
+		 s->token ? (s->token_origin ? s->token_origin : "unknown") : "",
+		 s->token ? ")" : "", s->config_file ? s->config_file : "none",
 		 s->api_url ? loggable_url(s->api_url, url, sizeof(url)) : "-",
-		 s->region ? s->region : "-");
-	log_info("api_version: %s", s->api_version ? s->api_version : "-");
-	log_info("probe_path: %s", s->probe_path ? s->probe_path : "-");
-	log_info("ca_file: %s", s->ca_file ? s->ca_file : "system store only");
-	log_info("listen: %s", s->listen ? s->listen : "-");
-	log_info("interval: %s, timeout: %s, degraded_latency: %s, stale_after: %s,"
-		 " status_interval: %s", interval, timeout, latency, stale, status);
-	log_info("rate_limit_low: %d%%, failure_threshold: %d, success_threshold: %d,"
-		 " degraded_ok: %s", s->rate_limit_low, s->failure_threshold,
-		 s->success_threshold, s->degraded_ok ? "true" : "false");
-	log_info("status_url: %s",
-		 s->status_url ? loggable_url(s->status_url, url, sizeof(url)) : "off");
-	log_info("webhook_url: %s",
-		 s->webhook_url ? loggable_url(s->webhook_url, url, sizeof(url)) : "unset");
-	if (s->webhook_secret && s->webhook_secret_file)
-		log_info("webhook_secret: set (file %s)", s->webhook_secret_file);
-	else if (s->webhook_secret)
-		log_info("webhook_secret: set (env " ENV_WEBHOOK_SECRET ")");
+		 s->region ? s->region : "-", interval, timeout,
+		 s->listen ? s->listen : "-");
+
+	log_debug("config: %s", s->config_file ? s->config_file : "none");
+	if (s->token)
+		log_debug("token: set (%s)", s->token_origin ? s->token_origin : "unknown");
 	else
-		log_info("webhook_secret: unset");
-	log_info("http_threads: %d, max_connections: %d, connection_timeout: %s",
-		 s->http_threads, s->max_connections, conn_timeout);
-	log_info("log_format: %s, log_level: %s",
-		 s->log_format == LOG_FORMAT_JSON ? "json" : "text",
-		 log_level_name(s->log_level));
+		log_debug("token: unset");
+	if (s->webhook_secret && s->webhook_secret_file)
+		log_debug("webhook_secret: set (file %s)", s->webhook_secret_file);
+	else if (s->webhook_secret)
+		log_debug("webhook_secret: set (env " ENV_WEBHOOK_SECRET ")");
+	else
+		log_debug("webhook_secret: unset");
+	for (size_t i = 0; i < SETTING_COUNT; i++) {
+		const struct setting_def *d = &settings_table[i];
+		log_debug("%s: %s", d->key, format_value(d, s, value, sizeof(value)));
+	}
+}
+
+#define USAGE_WIDTH 80
+#define USAGE_HELP_COLUMN 29
+
+/* "  --flag ARG" padded to the help column, then help wrapped under it. */
+static void
+usage_entry(FILE *out, const char *left, const char *help)
+{
+	int col = fprintf(out, "  %s", left);
+	col += fprintf(out, "%*s", col < USAGE_HELP_COLUMN - 1 ? USAGE_HELP_COLUMN - col : 2,
+		       "");
+	for (const char *p = help; *p;) {
+		int len = (int)strcspn(p, " ");
+		if (p != help && col + 1 + len > USAGE_WIDTH)
+			col = fprintf(out, "\n%*s", USAGE_HELP_COLUMN, "") - 1;
+		else if (p != help)
+			col += fprintf(out, " ");
+		col += fprintf(out, "%.*s", len, p);
+		p += len;
+		p += strspn(p, " ");
+	}
+	fputc('\n', out);
+}
+
+/* What --help shows after the flag: " DURATION", " us|eu|au", "[=BOOL]". */
+static const char *
+placeholder(const struct setting_def *d, char *buf, size_t size)
+{
+	char choices[256];
+	const char *arg = d->arg;
+	if (!arg) {
+		switch (d->type) {
+		case TYPE_DURATION:
+			arg = "DURATION";
+			break;
+		case TYPE_INT:
+			arg = "N";
+			break;
+		case TYPE_PERCENT:
+			arg = "PERCENT";
+			break;
+		case TYPE_BOOL:
+			return "[=BOOL]";
+		case TYPE_CHOICE:
+		case TYPE_NAME:
+			arg = join_choices(d, "|", "|", choices, sizeof(choices));
+			break;
+		case TYPE_URL:
+			arg = (d->flags & F_OFF) ? "URL|off" : "URL";
+			break;
+		default:
+			arg = "VALUE";
+			break;
+		}
+	}
+	snprintf(buf, size, " %s", arg);
+	return buf;
+}
+
+void
+settings_usage(FILE *out)
+{
+	char left[128], arg[128], help[512];
+
+	fputs("Options (each also INTERCOM_HEALTHD_<NAME> in the environment and <name> in\n"
+	      "the config file; flags win over the environment, which wins over the file):\n",
+	      out);
+	usage_entry(out, "--config FILE",
+		    "config file of `key = value` lines (or env " ENV_CONFIG ")");
+	for (size_t i = 0; i < SETTING_COUNT; i++) {
+		const struct setting_def *d = &settings_table[i];
+		snprintf(left, sizeof(left), "%s%s", d->flag, placeholder(d, arg, sizeof(arg)));
+		int n = snprintf(help, sizeof(help), "%s", d->help);
+		if (d->type == TYPE_INT || d->type == TYPE_PERCENT)
+			n += snprintf(help + n, sizeof(help) - (size_t)n,
+				      " (%" PRId64 "-%" PRId64 ")", d->min, d->max);
+		if (d->def || d->computed)
+			snprintf(help + n, sizeof(help) - (size_t)n, " [%s]",
+				 d->def ? d->def : d->computed);
+		usage_entry(out, left, help);
+	}
+	fputs("\n"
+	      "check:     --format text|json; exit 0 OK, 1 WARNING, 2 CRITICAL, 3 UNKNOWN\n"
+	      "preflight: --format text|json|junit, --strict, --scan DIR, --health-url URL\n"
+	      "\n"
+	      "Durations: 250ms, 5s, 2m, 1h or seconds. Booleans: true/false, yes/no,\n"
+	      "on/off, 1/0. See intercom-healthd(8).\n", out);
 }

@@ -348,6 +348,8 @@ START_TEST(defaults)
 	ck_assert_ptr_null(S.webhook_secret);
 	ck_assert_int_eq(S.log_format, LOG_FORMAT_TEXT);
 	ck_assert_int_eq(S.log_level, LOG_LEVEL_INFO);
+	ck_assert_ptr_null(S.required_paths);
+	ck_assert_int_eq(S.history_size, 240);
 	ck_assert_ptr_null(S.config_file);
 	ck_assert_int_eq(S.format, OUTPUT_FORMAT_TEXT);
 	ck_assert_ptr_null(S.scan_dir);
@@ -843,6 +845,17 @@ START_TEST(region_and_api_url)
 		   " contains whitespace or a control character");
 	expect_err(COMMAND_SERVE, ARGV("--api-url="), ENV(TOKEN_ENV),
 		   "api_url: empty value (from flag --api-url)");
+	/* curl reads "https:///me" (above) as host "me", this as host "x":
+	 * typos all the same. */
+	expect_err(COMMAND_SERVE, ARGV("--api-url=https:/x"), ENV(TOKEN_ENV),
+		   "api_url: invalid URL \"https:/x\" (from flag --api-url):"
+		   " must start with http:// or https://");
+	expect_err(COMMAND_SERVE, ARGV("--api-url=https://x.example.com:99999"), ENV(TOKEN_ENV),
+		   "api_url: invalid URL \"https://x.example.com:99999\" (from flag --api-url):"
+		   " has a port outside 0-65535");
+	expect_err_part(COMMAND_SERVE, ARGV("--api-url=https://[::1"), ENV(TOKEN_ENV),
+			"api_url: invalid URL \"https://[::1\" (from flag --api-url):"
+			" is not a valid URL");
 	expect_ok(COMMAND_SERVE, ARGV("--api-url=https://[::1]:8080"), ENV(TOKEN_ENV));
 	ck_assert_str_eq(S.api_url, "https://[::1]:8080");
 }
@@ -1009,6 +1022,38 @@ START_TEST(argv_errors)
 	expect_err(COMMAND_SERVE, ARGV("--interval=5s", "dG9rOjAbCdEfGhIjKlMnOpQrStUvWxYz" MARK),
 		   ENV(TOKEN_ENV),
 		   "argument 2: unexpected argument of 38 characters (see --help)");
+	/* getopt_long() would take unique abbreviations; they are refused, so
+	 * a new setting never makes someone's abbreviation ambiguous. */
+	expect_err(COMMAND_SERVE, ARGV("--interv=5s"), ENV(TOKEN_ENV),
+		   "--interv: unknown option (see --help)");
+	expect_err(COMMAND_SERVE, ARGV("--log-l", "debug"), ENV(TOKEN_ENV),
+		   "--log-l: unknown option (see --help)");
+	expect_err(COMMAND_SERVE, ARGV("--interv"), ENV(TOKEN_ENV),
+		   "--interv: unknown option (see --help)");
+	expect_err(COMMAND_PREFLIGHT, ARGV("--stri"), ENV(TOKEN_ENV),
+		   "--stri: unknown option (see --help)");
+	/* Ambiguous, and a prefix of --token-file: never read as that. */
+	expect_err(COMMAND_SERVE, ARGV("--tok=" TOKEN), ENV(TOKEN_ENV),
+		   "--tok: unknown option (see --help)");
+	expect_err(COMMAND_SERVE, ARGV("-xy"), ENV(TOKEN_ENV),
+		   "-xy: unknown option (see --help)");
+	expect_err(COMMAND_SERVE, ARGV("-"), ENV(TOKEN_ENV),
+		   "\"-\": unexpected argument (see --help)");
+	expect_err(COMMAND_SERVE, ARGV("--interval=5s", "--", "x"), ENV(TOKEN_ENV),
+		   "\"x\": unexpected argument (see --help)");
+	expect_err(COMMAND_PREFLIGHT, ARGV("--strict", "no"), ENV(TOKEN_ENV),
+		   "\"no\": unexpected argument (a boolean flag takes its value only"
+		   " after '=': --strict=no)");
+	/* The hint is for the word right after the flag only. */
+	expect_err(COMMAND_SERVE, ARGV("--degraded-ok", "--interval=5s", "no"), ENV(TOKEN_ENV),
+		   "\"no\": unexpected argument (see --help)");
+	/* A value may start with one '-', and the scan restarts on every load. */
+	expect_err(COMMAND_SERVE, ARGV("--interval", "-5s"), ENV(TOKEN_ENV),
+		   "interval: invalid duration \"-5s\" (from flag --interval):"
+		   " use 250ms, 5s, 2m, 1h or seconds");
+	expect_ok(COMMAND_SERVE, ARGV("--interval", "20s", "--degraded-ok"), ENV(TOKEN_ENV));
+	ck_assert_int_eq(S.interval_ms, 20000);
+	ck_assert(S.degraded_ok);
 	/* "--" alone and argc 0 are fine. */
 	expect_ok(COMMAND_SERVE, ARGV("--"), ENV(TOKEN_ENV));
 	expect_ok(COMMAND_SERVE, NONE, ENV(TOKEN_ENV));
@@ -1101,36 +1146,64 @@ START_TEST(secret_file_direct)
 }
 END_TEST
 
-START_TEST(log_never_shows_secrets)
+/* What settings_log() writes at level, into buf (NUL-terminated). */
+static void
+capture_log(enum log_level level, char *buf, size_t size)
 {
-	expect_ok(COMMAND_PREFLIGHT, ARGV("--interval=20s",
-					  "--webhook-url=https://user:pa55word@hooks.example.com/x"),
-		  ENV(TOKEN_ENV, WEBHOOK_ENV));
-
 	const char *out = tmp_path("log");
 	int fd = open(out, O_RDWR | O_CREAT | O_TRUNC, 0600);
 	ck_assert_int_ge(fd, 0);
 	int saved = dup(STDERR_FILENO);
 	ck_assert_int_ge(saved, 0);
 	dup2(fd, STDERR_FILENO);
-	log_init(LOG_FORMAT_TEXT, LOG_LEVEL_INFO);
+	log_init(LOG_FORMAT_TEXT, level);
 	settings_log(&S);
 	dup2(saved, STDERR_FILENO);
 	close(saved);
 
-	char buf[8192];
-	ssize_t n = pread(fd, buf, sizeof(buf) - 1, 0);
+	ssize_t n = pread(fd, buf, size - 1, 0);
 	close(fd);
 	ck_assert_int_gt(n, 0);
 	buf[n] = '\0';
 	ck_assert_msg(strstr(buf, MARK) == NULL, "a secret is in the log");
 	/* Not a secret this module guards, but a credential all the same. */
 	ck_assert_msg(strstr(buf, "pa55word") == NULL, "a URL password is in the log");
+}
+
+START_TEST(log_never_shows_secrets)
+{
+	expect_ok(COMMAND_PREFLIGHT, ARGV("--interval=20s",
+					  "--webhook-url=https://user:pa55word@hooks.example.com/x"),
+		  ENV(TOKEN_ENV, WEBHOOK_ENV));
+
+	/* Info: one summary line. */
+	char buf[8192];
+	capture_log(LOG_LEVEL_INFO, buf, sizeof(buf));
+	ck_assert_str_eq(buf, "intercom-healthd: info: settings: token: set (env"
+			 " INTERCOM_ACCESS_TOKEN); config: none; api_url:"
+			 " https://api.intercom.io (region us); interval: 20s; timeout: 5s;"
+			 " listen: 127.0.0.1:9180\n");
+
+	/* Debug: every setting as well, from the table. */
+	capture_log(LOG_LEVEL_DEBUG, buf, sizeof(buf));
 	ck_assert_ptr_nonnull(strstr(buf, "token: set (env INTERCOM_ACCESS_TOKEN)"));
 	ck_assert_ptr_nonnull(strstr(buf, "webhook_secret: set (env INTERCOM_WEBHOOK_SECRET)"));
 	ck_assert_ptr_nonnull(strstr(buf, "interval: 20s"));
 	ck_assert_ptr_nonnull(strstr(buf, "api_url: https://api.intercom.io"));
 	ck_assert_ptr_nonnull(strstr(buf, "webhook_url: https://***@hooks.example.com/x"));
+	ck_assert_ptr_nonnull(strstr(buf, "rate_limit_low: 10%"));
+	ck_assert_ptr_nonnull(strstr(buf, "status_url: https://www.intercomstatus.com/"));
+	ck_assert_ptr_nonnull(strstr(buf, "log_level: info"));
+	ck_assert_ptr_nonnull(strstr(buf, "required_paths: unset"));
+	ck_assert_ptr_nonnull(strstr(buf, "history_size: 240"));
+
+	/* A token file is named, its content never shown. */
+	const char *tok = write_file("tok", FILE_TOKEN "\n");
+	expect_ok(COMMAND_SERVE, ARGV("--token-file", tok, "--status-url=off"), NONE);
+	capture_log(LOG_LEVEL_DEBUG, buf, sizeof(buf));
+	ck_assert_ptr_nonnull(strstr(buf, fmt("settings: token: set (file %s);", tok)));
+	ck_assert_ptr_nonnull(strstr(buf, fmt("token: set (file %s)", tok)));
+	ck_assert_ptr_nonnull(strstr(buf, "status_url: off"));
 }
 END_TEST
 
@@ -1156,17 +1229,74 @@ START_TEST(finish_is_safe)
 }
 END_TEST
 
-/* ---- the shipped config file ------------------------------------------ */
+/* ---- the shipped config file, the man page and --help ---------------- */
 
-static const char *const all_keys[] = {
-	"token_file", "api_url", "region", "api_version", "probe_path", "ca_file",
-	"listen", "interval", "timeout", "degraded_latency", "rate_limit_low",
-	"failure_threshold", "success_threshold", "stale_after", "status_interval",
-	"degraded_ok", "status_url", "webhook_url", "webhook_secret_file",
-	"log_format", "log_level", "http_threads", "max_connections",
-	"connection_timeout",
+#define MAX_SETTINGS 64
+
+/*
+ * Every setting, in table order, as --help lists it: settings_usage()
+ * walks the table, so a row cannot be missing here. The key and the
+ * environment name are derived from the flag; loading each spelling
+ * (every_setting_documented) proves they are the loader's own.
+ */
+struct names {
+	size_t count;
+	char flag[MAX_SETTINGS][64];
+	char key[MAX_SETTINGS][64];
+	char env[MAX_SETTINGS][96];
 };
-#define NKEYS (sizeof(all_keys) / sizeof(all_keys[0]))
+
+static void
+setting_names(struct names *n)
+{
+	char *text = NULL;
+	size_t size = 0;
+	FILE *out = open_memstream(&text, &size);
+	ck_assert_ptr_nonnull(out);
+	settings_usage(out);
+	fclose(out);
+
+	memset(n, 0, sizeof(*n));
+	for (char *line = strtok(text, "\n"); line; line = strtok(NULL, "\n")) {
+		/* "  --flag ARG  help"; --config is the file itself, not a setting. */
+		if (strncmp(line, "  --", 4) != 0 || strncmp(line, "  --config ", 11) == 0)
+			continue;
+		ck_assert_uint_lt(n->count, MAX_SETTINGS);
+		size_t len = strcspn(line + 2, " [");
+		ck_assert_uint_lt(len, sizeof(n->flag[0]));
+		char *flag = n->flag[n->count], *key = n->key[n->count];
+		memcpy(flag, line + 2, len);
+		strcpy(n->env[n->count], "INTERCOM_HEALTHD_");
+		char *env = n->env[n->count] + strlen(n->env[n->count]);
+		for (size_t i = 2; i < len; i++) {
+			key[i - 2] = flag[i] == '-' ? '_' : flag[i];
+			env[i - 2] = flag[i] == '-' ? '_' : (char)(flag[i] - 'a' + 'A');
+		}
+		n->count++;
+	}
+	free(text);
+	ck_assert_uint_ge(n->count, 26);
+}
+
+/* The whole of root/relative, or a failed test: without the source tree
+ * these checks would pass while proving nothing. */
+static char *
+read_source_file(const char *relative)
+{
+	const char *root = getenv("HEALTHD_SOURCE_ROOT");
+	if (!root || !*root)
+		ck_abort_msg("HEALTHD_SOURCE_ROOT is unset: tests/meson.build passes it");
+	char path[4096];
+	snprintf(path, sizeof(path), "%s/%s", root, relative);
+	FILE *in = fopen(path, "r");
+	ck_assert_msg(in != NULL, "cannot read %s", path);
+	char *text = malloc(256 * 1024);
+	ck_assert_ptr_nonnull(text);
+	size_t len = fread(text, 1, 256 * 1024 - 1, in);
+	fclose(in);
+	text[len] = '\0';
+	return text;
+}
 
 static void
 assert_same_settings(const struct settings *a, const struct settings *b)
@@ -1188,6 +1318,7 @@ assert_same_settings(const struct settings *a, const struct settings *b)
 	SAME_STR(webhook_url);
 	SAME_STR(webhook_secret_file);
 	SAME_STR(token_file);
+	SAME_STR(required_paths);
 #undef SAME_STR
 	ck_assert_int_eq(a->listen_port, b->listen_port);
 	ck_assert_int_eq(a->interval_ms, b->interval_ms);
@@ -1201,32 +1332,33 @@ assert_same_settings(const struct settings *a, const struct settings *b)
 	ck_assert_int_eq(a->degraded_ok, b->degraded_ok);
 	ck_assert_int_eq(a->log_format, b->log_format);
 	ck_assert_int_eq(a->log_level, b->log_level);
+	ck_assert_int_eq(a->http_threads, b->http_threads);
+	ck_assert_int_eq(a->max_connections, b->max_connections);
+	ck_assert_int_eq(a->connection_timeout_ms, b->connection_timeout_ms);
+	ck_assert_int_eq(a->history_size, b->history_size);
 }
 
-/* The key of a `# key = value` line, or NULL. */
-static const char *
-commented_key(const char *line)
+/* The index of the key of a `# key = value` line, or -1. */
+static int
+commented_key(const struct names *n, const char *line)
 {
 	if (strncmp(line, "# ", 2) != 0)
-		return NULL;
-	for (size_t i = 0; i < NKEYS; i++) {
-		size_t len = strlen(all_keys[i]);
-		if (strncmp(line + 2, all_keys[i], len) == 0 &&
+		return -1;
+	for (size_t i = 0; i < n->count; i++) {
+		size_t len = strlen(n->key[i]);
+		if (strncmp(line + 2, n->key[i], len) == 0 &&
 		    strncmp(line + 2 + len, " =", 2) == 0)
-			return all_keys[i];
+			return (int)i;
 	}
-	return NULL;
+	return -1;
 }
 
 START_TEST(shipped_config)
 {
-	const char *root = getenv("HEALTHD_SOURCE_ROOT");
-	if (!root || !*root) {
-		fprintf(stderr, "# HEALTHD_SOURCE_ROOT unset: shipped config not tested\n");
-		return;
-	}
-	char path[4096];
-	snprintf(path, sizeof(path), "%s/config/intercom-healthd.conf", root);
+	struct names n;
+	setting_names(&n);
+	char *text = read_source_file("config/intercom-healthd.conf");
+	const char *shipped = write_file("shipped.conf", text);
 
 	struct settings want;
 	char *err = NULL;
@@ -1234,36 +1366,124 @@ START_TEST(shipped_config)
 				       (char **)ENV(TOKEN_ENV), &err), 0);
 
 	/* As shipped: everything commented, so the defaults. */
-	expect_ok(COMMAND_SERVE, ARGV("--config", path), ENV(TOKEN_ENV));
+	expect_ok(COMMAND_SERVE, ARGV("--config", shipped), ENV(TOKEN_ENV));
 	assert_same_settings(&S, &want);
 
-	/* Uncommented: every setting once, in the contract's order, each
+	/* Uncommented: every setting once, in the order of --help, each
 	 * showing its default. */
-	FILE *in = fopen(path, "r");
-	ck_assert_ptr_nonnull(in);
 	const char *copy = tmp_path("uncommented.conf");
 	FILE *out = fopen(copy, "w");
 	ck_assert_ptr_nonnull(out);
-	char line[1024];
 	size_t seen = 0;
-	while (fgets(line, sizeof(line), in)) {
-		const char *key = commented_key(line);
-		if (key) {
-			ck_assert_msg(seen < NKEYS && strcmp(key, all_keys[seen]) == 0,
-				      "%s out of order or repeated", key);
+	for (char *line = strtok(text, "\n"); line; line = strtok(NULL, "\n")) {
+		int key = commented_key(&n, line);
+		if (key >= 0) {
+			ck_assert_msg((size_t)key == seen, "%s out of order or repeated",
+				      n.key[key]);
 			seen++;
-			fputs(line + 2, out);
-		} else {
-			fputs(line, out);
 		}
+		fprintf(out, "%s\n", key >= 0 ? line + 2 : line);
 	}
-	fclose(in);
 	fclose(out);
-	ck_assert_msg(seen == NKEYS, "only %zu of %zu settings shown", seen, NKEYS);
+	free(text);
+	ck_assert_msg(seen == n.count, "only %zu of %zu settings shown", seen, n.count);
 
 	expect_ok(COMMAND_SERVE, ARGV("--config", copy), ENV(TOKEN_ENV));
 	assert_same_settings(&S, &want);
 	settings_finish(&want);
+}
+END_TEST
+
+/* Does text hold a line that starts with start? */
+static bool
+has_line(const char *text, const char *start)
+{
+	size_t len = strlen(start);
+	for (const char *p = text; p; p = strchr(p, '\n')) {
+		p += *p == '\n';
+		if (strncmp(p, start, len) == 0)
+			return true;
+	}
+	return false;
+}
+
+START_TEST(every_setting_documented)
+{
+	struct names n;
+	setting_names(&n);
+	char *conf = read_source_file("config/intercom-healthd.conf");
+	char *man = read_source_file("doc/intercom-healthd.8");
+	const char *file = tmp_path("empty.conf");
+
+	for (size_t i = 0; i < n.count; i++) {
+		ck_assert_msg(has_line(conf, fmt("# %s =", n.key[i])) ||
+			      has_line(conf, fmt("%s =", n.key[i])),
+			      "%s is not in config/intercom-healthd.conf", n.key[i]);
+		/* roff spells a flag's '-' as "\-". */
+		char roff[128];
+		size_t len = 0;
+		for (const char *c = n.flag[i]; *c && len < sizeof(roff) - 3; c++) {
+			if (*c == '-')
+				roff[len++] = '\\';
+			roff[len++] = *c;
+		}
+		roff[len] = '\0';
+		ck_assert_msg(has_line(man, fmt(".BI %s ", roff)) ||
+			      has_line(man, fmt(".BR %s", roff)),
+			      "%s is not an entry of doc/intercom-healthd.8", roff);
+
+		/* The three spellings are the loader's: a control byte is
+		 * wrong for every setting, and each error names the setting
+		 * and the spelling it came from. */
+		FILE *out = fopen(file, "w");
+		ck_assert_ptr_nonnull(out);
+		fprintf(out, "%s = \x01\n", n.key[i]);
+		fclose(out);
+		const char *const spellings[][2] = {
+			{ fmt("--config=%s", file), fmt("(from %s:1)", file) },
+			{ fmt("%s=\x01", n.flag[i]), fmt("(from flag %s)", n.flag[i]) },
+			{ "--", fmt("(from env %s)", n.env[i]) },
+		};
+		for (size_t k = 0; k < 3; k++) {
+			int rc = run(COMMAND_SERVE, ARGV(spellings[k][0]),
+				     k == 2 ? ENV(TOKEN_ENV, fmt("%s=\x01", n.env[i])) :
+					      ENV(TOKEN_ENV));
+			ck_assert_int_eq(rc, -EINVAL);
+			ck_assert_msg(strncmp(E, n.key[i], strlen(n.key[i])) == 0 &&
+				      E[strlen(n.key[i])] == ':' && strstr(E, spellings[k][1]),
+				      "%s: \"%s\"", n.key[i], E);
+		}
+	}
+	free(conf);
+	free(man);
+}
+END_TEST
+
+START_TEST(usage_text)
+{
+	char *text = NULL;
+	size_t size = 0;
+	FILE *out = open_memstream(&text, &size);
+	ck_assert_ptr_nonnull(out);
+	settings_usage(out);
+	fclose(out);
+
+	ck_assert_ptr_nonnull(strstr(text, "  --config FILE "));
+	ck_assert_ptr_nonnull(strstr(text, "  --interval DURATION        time between probes"));
+	ck_assert_ptr_nonnull(strstr(text, "  --region us|eu|au "));
+	ck_assert_ptr_nonnull(strstr(text, "  --log-level debug|info|warning|error "));
+	ck_assert_ptr_nonnull(strstr(text, "  --degraded-ok[=BOOL] "));
+	ck_assert_ptr_nonnull(strstr(text, "  --status-url URL|off "));
+	ck_assert_ptr_nonnull(strstr(text, "  --history-size N "));
+	ck_assert_ptr_nonnull(strstr(text, "(10-100000) [240]"));
+	ck_assert_ptr_nonnull(strstr(text, "[2*interval + timeout]"));
+	ck_assert_ptr_nonnull(strstr(text, "--strict, --scan DIR, --health-url URL"));
+	/* An alias is accepted, not offered. */
+	ck_assert_ptr_null(strstr(text, "warn|"));
+	ck_assert_msg(size > 0 && text[size - 1] == '\n', "no final newline");
+	for (char *line = strtok(text, "\n"); line; line = strtok(NULL, "\n"))
+		ck_assert_msg(strlen(line) <= 80, "longer than 80 columns: %s", line);
+	free(text);
 }
 END_TEST
 
@@ -1395,6 +1615,7 @@ START_TEST(secrets_never_in_other_values)
 		{ "status_url = https://status.example.com/?k=AbCdEf0123\n", "status_url" },
 		{ "probe_path = /me?t=" MARK "AbCdEf\n", "probe_path" },
 		{ "api_version = " MARK "AbCd\n", "api_version" },
+		{ "required_paths = /me,/x?k=" MARK "AbCd\n", "required_paths" },
 	};
 	for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
 		const char *conf = write_file(fmt("val%zu.conf", i), cases[i][0]);
@@ -1429,6 +1650,45 @@ START_TEST(config_keys_shown_escaped)
 	/* Every trailing slash goes: the probe path brings its own. */
 	expect_ok(COMMAND_SERVE, ARGV("--api-url=https://api.intercom.io//"), ENV(TOKEN_ENV));
 	ck_assert_str_eq(S.api_url, "https://api.intercom.io");
+}
+END_TEST
+
+START_TEST(history_and_required_paths)
+{
+	expect_ok(COMMAND_PREFLIGHT, ARGV("--history-size=10", "--required-paths",
+					  "/contacts?per_page=1,/conversations?per_page=1"),
+		  ENV(TOKEN_ENV));
+	ck_assert_int_eq(S.history_size, 10);
+	ck_assert_str_eq(S.required_paths, "/contacts?per_page=1,/conversations?per_page=1");
+	expect_ok(COMMAND_PREFLIGHT, NONE,
+		  ENV(TOKEN_ENV, "INTERCOM_HEALTHD_HISTORY_SIZE=100000",
+		      "INTERCOM_HEALTHD_REQUIRED_PATHS=/admins"));
+	ck_assert_int_eq(S.history_size, 100000);
+	ck_assert_str_eq(S.required_paths, "/admins");
+	const char *conf = write_file("a.conf", "history_size = 500\nrequired_paths = /tags\n");
+	expect_ok(COMMAND_PREFLIGHT, ARGV("--config", conf), ENV(TOKEN_ENV));
+	ck_assert_int_eq(S.history_size, 500);
+	ck_assert_str_eq(S.required_paths, "/tags");
+	/* Empty unsets it, from any level. */
+	expect_ok(COMMAND_PREFLIGHT, ARGV("--required-paths="), ENV(TOKEN_ENV,
+		  "INTERCOM_HEALTHD_REQUIRED_PATHS=/admins"));
+	ck_assert_ptr_null(S.required_paths);
+
+	expect_err(COMMAND_SERVE, ARGV("--history-size=9"), ENV(TOKEN_ENV),
+		   "history_size: 9 (from flag --history-size) must be between 10 and 100000");
+	expect_err(COMMAND_SERVE, NONE, ENV(TOKEN_ENV, "INTERCOM_HEALTHD_HISTORY_SIZE=1e3"),
+		   "history_size: invalid number \"1e3\" (from env"
+		   " INTERCOM_HEALTHD_HISTORY_SIZE): use a whole number 10-100000");
+	expect_err(COMMAND_PREFLIGHT, ARGV("--required-paths=/contacts,conversations"),
+		   ENV(TOKEN_ENV),
+		   "required_paths: \"/contacts,conversations\" (from flag --required-paths):"
+		   " each comma-separated path must start with '/'");
+	expect_err(COMMAND_PREFLIGHT, ARGV("--required-paths=/contacts,"), ENV(TOKEN_ENV),
+		   "required_paths: \"/contacts,\" (from flag --required-paths):"
+		   " each comma-separated path must start with '/'");
+	expect_err(COMMAND_PREFLIGHT, ARGV("--required-paths=/a, /b"), ENV(TOKEN_ENV),
+		   "required_paths: invalid value \"/a, /b\" (from flag --required-paths):"
+		   " use visible ASCII without spaces");
 }
 END_TEST
 
@@ -1475,9 +1735,12 @@ settings_suite(void)
 		{ "log_never_shows_secrets", log_never_shows_secrets },
 		{ "finish_is_safe", finish_is_safe },
 		{ "shipped_config", shipped_config },
+		{ "every_setting_documented", every_setting_documented },
+		{ "usage_text", usage_text },
 		{ "pasted_token_never_echoed", pasted_token_never_echoed },
 		{ "bounded_reads", bounded_reads },
 		{ "http_server_settings", http_server_settings },
+		{ "history_and_required_paths", history_and_required_paths },
 		{ "secrets_never_in_other_values", secrets_never_in_other_values },
 		{ "config_keys_shown_escaped", config_keys_shown_escaped },
 	};
