@@ -59,8 +59,4 @@ enum page_indicator response_parse_status_page(const char *body, size_t len,
 					       char *description,
 					       size_t description_size);
 
-/* Parses Intercom's JSON error code (errors[0].code) into out; "" if none. */
-void response_error_code(const char *body, size_t len, char *out,
-			 size_t out_size);
-
 #endif

@@ -461,32 +461,6 @@ response_check_success_body(const char *body, size_t len, bool truncated)
 	return object ? NULL : "JSON body is not an object";
 }
 
-void
-response_error_code(const char *body, size_t len, char *out,
-		    size_t out_size)
-{
-	const cJSON *err;
-	const char *code = NULL;
-	cJSON *json;
-
-	if (out == NULL || out_size == 0)
-		return;
-	out[0] = '\0';
-	if (body == NULL || len == 0)
-		return;
-
-	json = parse_json(body, len, false);
-	if (json == NULL)
-		return;
-	err = cJSON_IsObject(json) ? first_error(json) : NULL;
-	if (err != NULL)
-		code = nonblank_string(err, "code");
-	if (code != NULL)
-		text_printable(out, out_size, code, strlen(code), REASON_CAP,
-			       NULL);
-	cJSON_Delete(json);
-}
-
 enum page_indicator
 response_parse_status_page(const char *body, size_t len, char *description,
 			   size_t description_size)
