@@ -1,12 +1,15 @@
 #include <arpa/inet.h>
 #include <errno.h>
 #include <fcntl.h>
+#include <ftw.h>
 #include <netinet/in.h>
+#include <poll.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
+#include <sys/mman.h>
 #include <sys/prctl.h>
 #include <sys/socket.h>
 #include <sys/un.h>
@@ -18,6 +21,12 @@
 #include <curl/curl.h>
 
 #include "harness.h"
+
+/* The stand-in promises to end within about a second of SIGTERM. */
+#define FAKE_STOP_MS 5000
+/* The daemon's one-shot commands (check, bad settings) and promtool
+ * finish in well under a second; anything longer is a hang. */
+#define COMMAND_MS 10000
 
 void
 sleep_ms(int ms)
@@ -35,12 +44,48 @@ now_ms(void)
 	return (long long)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
 }
 
+long long
+wall_ms(void)
+{
+	struct timespec ts;
+	clock_gettime(CLOCK_REALTIME, &ts);
+	return (long long)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
 static const char *
 env_or_fail(const char *name)
 {
 	const char *v = getenv(name);
 	ck_assert_msg(v && *v, "%s is not set (run through meson test)", name);
 	return v;
+}
+
+/* Milliseconds left until deadline (now_ms clock), never negative. */
+static int
+left_ms(long long deadline)
+{
+	long long left = deadline - now_ms();
+	return left > 0 ? (int)left : 0;
+}
+
+static char *
+xstrdup(const char *s)
+{
+	char *copy = strdup(s);
+	ck_assert_ptr_nonnull(copy);
+	return copy;
+}
+
+/* Appends n bytes to the NUL-terminated *buf of *len bytes. */
+static void
+append(char **buf, size_t *len, const char *data, size_t n)
+{
+	char *grown = realloc(*buf, *len + n + 1);
+	ck_assert_ptr_nonnull(grown);
+	memcpy(grown + *len, data, n);
+	*len += n;
+	grown[*len] = '\0';
+	*buf = grown;
 }
 
 /*
@@ -55,30 +100,180 @@ child_hygiene(int first_fd)
 	close_range((unsigned)first_fd, ~0U, 0);
 }
 
-/* NULL-terminated array of "K=V": PATH plus extra, plus more. */
+/*
+ * NULL-terminated array of "K=V": PATH, then extra, then `spare` NULL
+ * slots a forked child may fill without allocating. Built before fork(),
+ * where a failed allocation can still fail the test. free_env frees it.
+ */
 static char **
-make_env(const char *const *extra, const char *more)
+make_env(const char *const *extra, size_t spare)
 {
 	size_t n = 0;
 	while (extra && extra[n])
 		n++;
-	char **env = calloc(n + 4, sizeof(*env));
-	size_t i = 0;
+	char **env = calloc(n + spare + 2, sizeof(*env));
+	ck_assert_ptr_nonnull(env);
+	/* Without PATH of our own, the C library's default search path. */
+	char fallback[256] = "";
 	const char *path = getenv("PATH");
-	if (asprintf(&env[i++], "PATH=%s", path ? path : "/usr/bin:/bin") < 0)
-		abort();
+	if (!path || !*path) {
+		confstr(_CS_PATH, fallback, sizeof(fallback));
+		path = fallback;
+	}
+	ck_assert_int_ge(asprintf(&env[0], "PATH=%s", path), 0);
 	for (size_t k = 0; k < n; k++)
-		env[i++] = strdup(extra[k]);
-	if (more)
-		env[i++] = strdup(more);
-	env[i] = NULL;
+		env[k + 1] = xstrdup(extra[k]);
 	return env;
+}
+
+static void
+free_env(char **env)
+{
+	for (size_t i = 0; env[i]; i++)
+		free(env[i]);
+	free(env);
+}
+
+int
+reap(pid_t pid, int timeout_ms)
+{
+	long long deadline = now_ms() + timeout_ms;
+	int status;
+	for (;;) {
+		pid_t r = waitpid(pid, &status, WNOHANG);
+		if (r == pid)
+			return status;
+		if (r < 0 && errno != EINTR)
+			return -1;
+		if (now_ms() >= deadline)
+			break;
+		sleep_ms(5);
+	}
+	kill(pid, SIGKILL);
+	while (waitpid(pid, &status, 0) < 0 && errno == EINTR)
+		;
+	return -1;
+}
+
+/*
+ * Reads what a child writes to fd until it closes it, then reaps the
+ * child; both within timeout_ms, or the child is killed and the test
+ * fails naming what. Returns the wait status, the output in *out.
+ */
+static int
+collect_child(pid_t pid, int fd, int timeout_ms, const char *what, char **out)
+{
+	long long deadline = now_ms() + timeout_ms;
+	char *buf = xstrdup("");
+	size_t len = 0;
+	for (;;) {
+		struct pollfd p = { .fd = fd, .events = POLLIN };
+		int r = poll(&p, 1, left_ms(deadline));
+		if (r < 0 && errno == EINTR)
+			continue;
+		if (r <= 0)
+			break;
+		char chunk[4096];
+		ssize_t n = read(fd, chunk, sizeof(chunk));
+		if (n < 0 && errno == EINTR)
+			continue;
+		if (n <= 0)
+			break;
+		append(&buf, &len, chunk, (size_t)n);
+	}
+	close(fd);
+	int status = reap(pid, left_ms(deadline));
+	ck_assert_msg(status != -1, "%s still ran after %d ms (killed); output:\n%s",
+		      what, timeout_ms, buf);
+	*out = buf;
+	return status;
 }
 
 /* ------------------------------------------------------------------ */
 /* Suites */
 
 struct fake harness_fake;
+
+/* This program's temporary directory; made before Check forks, so that
+ * every test process of the run writes to the same one. */
+static char tmp_dir[256];
+
+void
+harness_path(char *out, size_t size, const char *name)
+{
+	ck_assert_msg(tmp_dir[0], "no temporary directory (harness_run makes it)");
+	int n = snprintf(out, size, "%s/%s", tmp_dir, name);
+	ck_assert_msg(n > 0 && (size_t)n < size, "path too long: %s/%s", tmp_dir,
+		      name);
+}
+
+static bool
+make_tmp_dir(void)
+{
+	const char *base = getenv("TMPDIR");
+	if (!base || !*base)
+		base = "/tmp";
+	int n = snprintf(tmp_dir, sizeof(tmp_dir), "%s/healthd-test-XXXXXX", base);
+	if (n < 0 || (size_t)n >= sizeof(tmp_dir) || !mkdtemp(tmp_dir)) {
+		printf("Bail out! cannot make a temporary directory under %s: %s\n",
+		       base, strerror(errno));
+		return false;
+	}
+	return true;
+}
+
+static int
+remove_entry(const char *path, const struct stat *st, int flag, struct FTW *ftw)
+{
+	(void)st;
+	(void)flag;
+	(void)ftw;
+	return remove(path);
+}
+
+static void
+remove_tmp_dir(void)
+{
+	if (nftw(tmp_dir, remove_entry, 16, FTW_DEPTH | FTW_PHYS) < 0)
+		fprintf(stderr, "# cannot remove %s: %s\n", tmp_dir, strerror(errno));
+}
+
+static bool
+listed(const char *list, const char *name)
+{
+	size_t len = strlen(name);
+	for (const char *p = list; p; p = strchr(p, '|')) {
+		if (*p == '|')
+			p++;
+		if (strncmp(p, name, len) == 0 && (p[len] == '|' || p[len] == '\0'))
+			return true;
+	}
+	return false;
+}
+
+/* See harness_run: CK_RUN_CASE names a case, HARNESS_CASES names all. */
+static bool
+cases_registered(const char *suite, const struct harness_case *cases, size_t n)
+{
+	const char *run = getenv("CK_RUN_CASE");
+	const char *known = getenv("HARNESS_CASES");
+	bool found = false;
+	for (size_t i = 0; i < n; i++) {
+		if (run && strcmp(run, cases[i].name) == 0)
+			found = true;
+		if (known && !listed(known, cases[i].name)) {
+			printf("Bail out! case \"%s\" of %s is missing from "
+			       "tests/meson.build: it would never run\n",
+			       cases[i].name, suite);
+			return false;
+		}
+	}
+	if (run && !found) {
+		printf("Bail out! CK_RUN_CASE=\"%s\" names no case of %s\n", run, suite);
+		return false;
+	}
+	return true;
+}
 
 static void
 fixture_setup(void)
@@ -96,6 +291,8 @@ fixture_teardown(void)
 int
 harness_run(const char *name, const struct harness_case *cases, size_t n)
 {
+	if (!cases_registered(name, cases, n) || !make_tmp_dir())
+		return EXIT_FAILURE;
 	Suite *s = suite_create(name);
 	for (size_t i = 0; i < n; i++) {
 		TCase *tc = tcase_create(cases[i].name);
@@ -113,11 +310,31 @@ harness_run(const char *name, const struct harness_case *cases, size_t n)
 	srunner_run_all(sr, CK_ENV);
 	int failed = srunner_ntests_failed(sr);
 	srunner_free(sr);
+	remove_tmp_dir();
 	return failed == 0 ? EXIT_SUCCESS : EXIT_FAILURE;
 }
 
 /* ------------------------------------------------------------------ */
 /* The stand-in Intercom */
+
+/* Reads one line from fd into line (at most size - 1 bytes), giving up
+ * at deadline (now_ms clock). */
+static void
+read_line(int fd, char *line, size_t size, long long deadline)
+{
+	size_t len = 0;
+	while (len < size - 1) {
+		struct pollfd p = { .fd = fd, .events = POLLIN };
+		if (poll(&p, 1, left_ms(deadline)) <= 0)
+			break;
+		ssize_t n = read(fd, line + len, 1);
+		if (n <= 0)
+			break;
+		if (line[len++] == '\n')
+			break;
+	}
+	line[len] = '\0';
+}
 
 void
 fake_start(struct fake *f, const char *token)
@@ -155,18 +372,8 @@ fake_start(struct fake *f, const char *token)
 	close(out[1]);
 	f->pid = pid;
 
-	char line[128] = "";
-	size_t len = 0;
-	long long deadline = now_ms() + 10000;
-	while (len < sizeof(line) - 1 && now_ms() < deadline) {
-		ssize_t n = read(out[0], line + len, 1);
-		if (n <= 0)
-			break;
-		len++;
-		if (line[len - 1] == '\n')
-			break;
-	}
-	line[len] = '\0';
+	char line[128];
+	read_line(out[0], line, sizeof(line), now_ms() + 10000);
 	close(out[0]);
 	ck_assert_msg(sscanf(line, "https_port=%d control_port=%d",
 			     &f->https_port, &f->control_port) == 2,
@@ -178,12 +385,7 @@ collect(char *data, size_t size, size_t nmemb, void *userdata)
 {
 	struct http_reply *r = userdata;
 	size_t n = size * nmemb;
-	char *grown = realloc(r->body, r->body_len + n + 1);
-	ck_assert_ptr_nonnull(grown);
-	r->body = grown;
-	memcpy(r->body + r->body_len, data, n);
-	r->body_len += n;
-	r->body[r->body_len] = '\0';
+	append(&r->body, &r->body_len, data, n);
 	return n;
 }
 
@@ -193,11 +395,7 @@ collect_headers(char *data, size_t size, size_t nmemb, void *userdata)
 	struct http_reply *r = userdata;
 	size_t n = size * nmemb;
 	size_t have = r->headers ? strlen(r->headers) : 0;
-	char *grown = realloc(r->headers, have + n + 1);
-	ck_assert_ptr_nonnull(grown);
-	r->headers = grown;
-	memcpy(r->headers + have, data, n);
-	r->headers[have + n] = '\0';
+	append(&r->headers, &have, data, n);
 	return n;
 }
 
@@ -226,6 +424,7 @@ http_request(int port, const char *method, const char *path,
 		char line[256];
 		snprintf(line, sizeof(line), "Accept: %s", accept);
 		h = curl_slist_append(h, line);
+		ck_assert_ptr_nonnull(h);
 		curl_easy_setopt(c, CURLOPT_HTTPHEADER, h);
 	}
 	CURLcode code = curl_easy_perform(c);
@@ -234,7 +433,7 @@ http_request(int port, const char *method, const char *path,
 	curl_easy_getinfo(c, CURLINFO_RESPONSE_CODE, &reply->status);
 	curl_easy_getinfo(c, CURLINFO_TOTAL_TIME, &reply->seconds);
 	if (!reply->body)
-		reply->body = strdup("");
+		reply->body = xstrdup("");
 	curl_slist_free_all(h);
 	curl_easy_cleanup(c);
 }
@@ -261,7 +460,9 @@ http_header(const struct http_reply *reply, const char *name)
 			const char *v = line + nlen + 1;
 			while (*v == ' ')
 				v++;
-			return strndup(v, (size_t)(line + len - v));
+			char *value = strndup(v, (size_t)(line + len - v));
+			ck_assert_ptr_nonnull(value);
+			return value;
 		}
 		line = end ? end + 2 : NULL;
 	}
@@ -314,6 +515,18 @@ fake_requests(struct fake *f, const char *kind)
 }
 
 void
+wait_fake_requests(struct fake *f, const char *kind, long n, int timeout_ms)
+{
+	long long deadline = now_ms() + timeout_ms;
+	long have;
+	while ((have = fake_requests(f, kind)) < n) {
+		ck_assert_msg(now_ms() < deadline, "the stand-in saw %ld %s requests "
+			      "in %d ms, want %ld", have, kind, timeout_ms, n);
+		sleep_ms(10);
+	}
+}
+
+void
 fake_url(const struct fake *f, const char *path, char *out, size_t size)
 {
 	snprintf(out, size, "https://127.0.0.1:%d%s", f->https_port, path);
@@ -324,10 +537,14 @@ fake_stop(struct fake *f)
 {
 	if (f->pid <= 0)
 		return;
-	kill(f->pid, SIGTERM);
-	int status;
-	waitpid(f->pid, &status, 0);
+	pid_t pid = f->pid;
 	f->pid = 0;
+	kill(pid, SIGTERM);
+	int status = reap(pid, FAKE_STOP_MS);
+	ck_assert_msg(status != -1, "fake-intercom did not exit within %d ms of "
+		      "SIGTERM (killed)", FAKE_STOP_MS);
+	ck_assert_msg(WIFEXITED(status) && WEXITSTATUS(status) == 0,
+		      "fake-intercom ended with wait status %d", status);
 }
 
 /* ------------------------------------------------------------------ */
@@ -343,7 +560,23 @@ listen_ephemeral(int *port)
 	ck_assert_int_eq(bind(fd, (struct sockaddr *)&sa, sizeof(sa)), 0);
 	ck_assert_int_eq(listen(fd, SOMAXCONN), 0);
 	socklen_t len = sizeof(sa);
-	getsockname(fd, (struct sockaddr *)&sa, &len);
+	ck_assert_int_eq(getsockname(fd, (struct sockaddr *)&sa, &len), 0);
+	*port = ntohs(sa.sin_port);
+	return fd;
+}
+
+int
+reserve_port(int *port)
+{
+	int fd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+	ck_assert_int_ge(fd, 0);
+	int one = 1;
+	ck_assert_int_eq(setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof(one)), 0);
+	struct sockaddr_in sa = { .sin_family = AF_INET };
+	sa.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+	ck_assert_int_eq(bind(fd, (struct sockaddr *)&sa, sizeof(sa)), 0);
+	socklen_t len = sizeof(sa);
+	ck_assert_int_eq(getsockname(fd, (struct sockaddr *)&sa, &len), 0);
 	*port = ntohs(sa.sin_port);
 	return fd;
 }
@@ -356,16 +589,24 @@ daemon_start(struct daemon *d, const char *bin, const char *const *args,
 	if (!bin)
 		bin = env_or_fail("HEALTHD_BIN");
 	int fd = listen_ephemeral(&d->port);
-	snprintf(d->log_path, sizeof(d->log_path), "/tmp/healthd-test-%d-%d.log",
-		 (int)getpid(), d->port);
+	char name[64];
+	snprintf(name, sizeof(name), "daemon-%d-%d.log", (int)getpid(), d->port);
+	harness_path(d->log_path, sizeof(d->log_path), name);
 
 	size_t n = 0;
 	while (args && args[n])
 		n++;
 	const char **argv = calloc(n + 2, sizeof(*argv));
+	ck_assert_ptr_nonnull(argv);
 	argv[0] = bin;
 	for (size_t i = 0; i < n; i++)
 		argv[i + 1] = args[i];
+	/* Two spare slots: LISTEN_FDS, and LISTEN_PID once the child knows
+	 * its pid. */
+	char **envp = make_env(env, 2);
+	size_t k = 0;
+	while (envp[k])
+		k++;
 
 	pid_t pid = fork();
 	ck_assert_int_ge(pid, 0);
@@ -386,18 +627,14 @@ daemon_start(struct daemon *d, const char *bin, const char *const *args,
 		child_hygiene(4);
 		char pidvar[64];
 		snprintf(pidvar, sizeof(pidvar), "LISTEN_PID=%d", (int)getpid());
-		char **envp = make_env(env, pidvar);
-		size_t k = 0;
-		while (envp[k])
-			k++;
-		envp = realloc(envp, (k + 2) * sizeof(*envp));
-		envp[k++] = strdup("LISTEN_FDS=1");
-		envp[k] = NULL;
+		envp[k] = pidvar;
+		envp[k + 1] = (char *)"LISTEN_FDS=1";
 		execve(bin, (char *const *)argv, envp);
 		_exit(127);
 	}
 	close(fd);
 	free(argv);
+	free_env(envp);
 	d->pid = pid;
 }
 
@@ -415,13 +652,17 @@ daemon_start_fake_env(struct daemon *d, struct fake *f, const char *bin,
 	/* Later flags win, so extra_args can override these. */
 	const char *args[64] = { "serve", api, ca, "--status-url=off" };
 	size_t a = 4;
-	for (size_t i = 0; extra_args && extra_args[i] && a < 62; i++)
+	for (size_t i = 0; extra_args && extra_args[i]; i++) {
+		ck_assert_msg(a < 63, "too many arguments");
 		args[a++] = extra_args[i];
+	}
 	args[a] = NULL;
 	const char *env[32] = { "INTERCOM_ACCESS_TOKEN=" TEST_TOKEN };
 	size_t e = 1;
-	for (size_t i = 0; extra_env && extra_env[i] && e < 31; i++)
+	for (size_t i = 0; extra_env && extra_env[i]; i++) {
+		ck_assert_msg(e < 31, "too many environment variables");
 		env[e++] = extra_env[i];
+	}
 	env[e] = NULL;
 	daemon_start(d, bin, args, env);
 }
@@ -439,22 +680,10 @@ daemon_signal_wait(struct daemon *d, int sig, int timeout_ms)
 	if (d->exited)
 		return d->status;
 	kill(d->pid, sig);
-	long long deadline = now_ms() + timeout_ms;
-	int status;
-	while (now_ms() < deadline) {
-		pid_t r = waitpid(d->pid, &status, WNOHANG);
-		if (r == d->pid) {
-			d->exited = true;
-			d->status = status;
-			return status;
-		}
-		sleep_ms(10);
-	}
-	kill(d->pid, SIGKILL);
-	waitpid(d->pid, &status, 0);
+	int status = reap(d->pid, timeout_ms);
 	d->exited = true;
 	d->status = status;
-	return -1;
+	return status;
 }
 
 void
@@ -476,28 +705,42 @@ daemon_stop(struct daemon *d)
 char *
 daemon_log(const struct daemon *d)
 {
+	char *buf = xstrdup("");
 	FILE *f = fopen(d->log_path, "r");
 	if (!f)
-		return strdup("");
-	char *buf = NULL;
+		return buf;
 	size_t len = 0;
 	char chunk[4096];
 	size_t n;
-	while ((n = fread(chunk, 1, sizeof(chunk), f)) > 0) {
-		buf = realloc(buf, len + n + 1);
-		memcpy(buf + len, chunk, n);
-		len += n;
-	}
+	while ((n = fread(chunk, 1, sizeof(chunk), f)) > 0)
+		append(&buf, &len, chunk, n);
 	fclose(f);
-	if (!buf)
-		return strdup("");
-	buf[len] = '\0';
 	return buf;
+}
+
+void
+wait_log(const struct daemon *d, const char *needle, int n, int timeout_ms)
+{
+	long long deadline = now_ms() + timeout_ms;
+	for (;;) {
+		char *log = daemon_log(d);
+		int have = count_of(log, needle);
+		if (have >= n) {
+			free(log);
+			return;
+		}
+		if (now_ms() >= deadline)
+			ck_abort_msg("\"%s\" %d times in the log after %d ms, want "
+				     "%d; log:\n%s", needle, have, timeout_ms, n, log);
+		free(log);
+		sleep_ms(20);
+	}
 }
 
 int
 run_command(const char *const *argv, const char *const *env, char **out)
 {
+	char **envp = make_env(env, 0);
 	int pipefd[2];
 	ck_assert_int_eq(pipe(pipefd), 0);
 	pid_t pid = fork();
@@ -508,25 +751,12 @@ run_command(const char *const *argv, const char *const *env, char **out)
 		close(pipefd[0]);
 		close(pipefd[1]);
 		child_hygiene(3);
-		char **envp = make_env(env, NULL);
 		execve(argv[0], (char *const *)argv, envp);
 		_exit(127);
 	}
 	close(pipefd[1]);
-	char *buf = malloc(1);
-	size_t len = 0;
-	char chunk[4096];
-	ssize_t n;
-	while ((n = read(pipefd[0], chunk, sizeof(chunk))) > 0) {
-		buf = realloc(buf, len + (size_t)n + 1);
-		memcpy(buf + len, chunk, (size_t)n);
-		len += (size_t)n;
-	}
-	buf[len] = '\0';
-	close(pipefd[0]);
-	int status;
-	waitpid(pid, &status, 0);
-	*out = buf;
+	free_env(envp);
+	int status = collect_child(pid, pipefd[0], COMMAND_MS, argv[0], out);
 	return WIFEXITED(status) ? WEXITSTATUS(status) : -1;
 }
 
@@ -538,6 +768,21 @@ json_str(cJSON *obj, const char *name)
 {
 	cJSON *v = cJSON_GetObjectItemCaseSensitive(obj, name);
 	return cJSON_IsString(v) ? v->valuestring : NULL;
+}
+
+long long
+json_time_ms(cJSON *obj, const char *name)
+{
+	const char *text = json_str(obj, name);
+	struct tm tm = { 0 };
+	int ms, end = 0;
+	if (!text || sscanf(text, "%4d-%2d-%2dT%2d:%2d:%2d.%3dZ%n", &tm.tm_year,
+			    &tm.tm_mon, &tm.tm_mday, &tm.tm_hour, &tm.tm_min,
+			    &tm.tm_sec, &ms, &end) != 7 || text[end] != '\0')
+		return -1;
+	tm.tm_year -= 1900;
+	tm.tm_mon -= 1;
+	return (long long)timegm(&tm) * 1000 + ms;
 }
 
 cJSON *
@@ -602,24 +847,74 @@ pred_status(cJSON *health, void *arg)
 	return status && strcmp(status, (const char *)arg) == 0;
 }
 
-double
-metric_value(struct daemon *d, const char *series)
+/* The last probe finished at or after *(long long *)arg (wall_ms). */
+static bool
+pred_checked_since(cJSON *health, void *arg)
+{
+	return json_time_ms(intercom_of(health), "checkedAt") >= *(long long *)arg;
+}
+
+/* When the stand-in's first API request since the last reset arrived
+ * (wall_ms clock), or -1 before there was one. */
+static long long
+first_arrival_ms(struct fake *f)
+{
+	cJSON *stats = fake_stats(f);
+	cJSON *times = cJSON_GetObjectItemCaseSensitive(stats, "me_times_ms");
+	cJSON *first = cJSON_GetArrayItem(times, 0);
+	long long at = cJSON_IsNumber(first) ? (long long)first->valuedouble : -1;
+	cJSON_Delete(stats);
+	return at;
+}
+
+cJSON *
+wait_probe_after_change(struct daemon *d, struct fake *f, int timeout_ms)
+{
+	long long deadline = now_ms() + timeout_ms;
+	fake_reset(f);
+	long long arrived;
+	while ((arrived = first_arrival_ms(f)) < 0) {
+		ck_assert_msg(now_ms() < deadline, "no probe reached the stand-in "
+			      "within %d ms of the change", timeout_ms);
+		sleep_ms(10);
+	}
+	return wait_health(d, pred_checked_since, &arrived, left_ms(deadline),
+			   "the end of a probe with the new knobs");
+}
+
+char *
+metrics_text(struct daemon *d)
 {
 	struct http_reply r;
 	http_request(d->port, NULL, "/metrics", NULL, &r);
 	ck_assert_int_eq(r.status, 200);
 	assert_no_secret(r.body, r.body_len, "/metrics");
-	double value = -1;
-	size_t slen = strlen(series);
-	for (char *line = r.body; line && *line;) {
-		char *end = strchr(line, '\n');
-		if (strncmp(line, series, slen) == 0 && line[slen] == ' ') {
-			value = strtod(line + slen + 1, NULL);
-			break;
-		}
-		line = end ? end + 1 : NULL;
-	}
+	char *text = r.body;
+	r.body = NULL;
 	http_reply_free(&r);
+	return text;
+}
+
+double
+metric_in(const char *text, const char *series)
+{
+	size_t slen = strlen(series);
+	for (const char *line = text; line && *line;) {
+		if (strncmp(line, series, slen) == 0 && line[slen] == ' ')
+			return strtod(line + slen + 1, NULL);
+		line = strchr(line, '\n');
+		if (line)
+			line++;
+	}
+	return -1;
+}
+
+double
+metric_value(struct daemon *d, const char *series)
+{
+	char *text = metrics_text(d);
+	double value = metric_in(text, series);
+	free(text);
 	return value;
 }
 
@@ -639,6 +934,15 @@ wait_probes(struct daemon *d, long n, int timeout_ms)
 		     "daemon log:\n%s", timeout_ms, n, have, log);
 }
 
+int
+count_of(const char *haystack, const char *needle)
+{
+	int n = 0;
+	for (const char *p = haystack; (p = strstr(p, needle)); p += strlen(needle))
+		n++;
+	return n;
+}
+
 void
 assert_no_secret(const char *haystack, size_t len, const char *where)
 {
@@ -651,15 +955,18 @@ assert_no_secret(const char *haystack, size_t len, const char *where)
 /* ------------------------------------------------------------------ */
 /* systemd's notification socket */
 
-/* A stand-in for systemd's notification socket. */
 int
 notify_socket(char *path, size_t size)
 {
-	snprintf(path, size, "/tmp/healthd-notify-%d.sock", (int)getpid());
+	char name[64];
+	snprintf(name, sizeof(name), "notify-%d.sock", (int)getpid());
+	harness_path(path, size, name);
+	struct sockaddr_un sa = { .sun_family = AF_UNIX };
+	ck_assert_msg(strlen(path) < sizeof(sa.sun_path),
+		      "%s is too long for a socket: set a shorter TMPDIR", path);
 	unlink(path);
 	int fd = socket(AF_UNIX, SOCK_DGRAM | SOCK_CLOEXEC, 0);
 	ck_assert_int_ge(fd, 0);
-	struct sockaddr_un sa = { .sun_family = AF_UNIX };
 	snprintf(sa.sun_path, sizeof(sa.sun_path), "%s", path);
 	ck_assert_int_eq(bind(fd, (struct sockaddr *)&sa, sizeof(sa)), 0);
 	struct timeval tv = { 0, 50 * 1000 };
@@ -667,23 +974,88 @@ notify_socket(char *path, size_t size)
 	return fd;
 }
 
-/* Every datagram that arrives within ms, joined by newlines. */
+/* Receives one datagram (waiting up to the socket's 50 ms, unless flags
+ * say MSG_DONTWAIT) and appends it, with a newline, to *all. Returns
+ * whether there was one. */
+static bool
+notify_receive(int fd, char **all, size_t *len, int flags)
+{
+	char msg[1024];
+	ssize_t n = recv(fd, msg, sizeof(msg) - 1, flags);
+	if (n <= 0)
+		return false;
+	msg[n++] = '\n';
+	append(all, len, msg, (size_t)n);
+	return true;
+}
+
 char *
 notify_collect(int fd, int ms)
 {
-	size_t cap = 65536, len = 0;
-	char *all = calloc(1, cap);
+	char *all = xstrdup("");
+	size_t len = 0;
 	long long deadline = now_ms() + ms;
-	while (now_ms() < deadline) {
-		char msg[1024];
-		ssize_t n = recv(fd, msg, sizeof(msg) - 1, 0);
-		if (n <= 0)
-			continue;
-		if (len + (size_t)n + 2 < cap) {
-			memcpy(all + len, msg, (size_t)n);
-			len += (size_t)n;
-			all[len++] = '\n';
-		}
+	/* What is queued already, then what arrives until the deadline. */
+	while (notify_receive(fd, &all, &len, MSG_DONTWAIT))
+		;
+	while (now_ms() < deadline)
+		notify_receive(fd, &all, &len, 0);
+	return all;
+}
+
+char *
+notify_wait(int fd, bool (*done)(const char *got, void *arg), void *arg,
+	    int timeout_ms, const char *what)
+{
+	char *all = xstrdup("");
+	size_t len = 0;
+	long long deadline = now_ms() + timeout_ms;
+	while (!done(all, arg)) {
+		if (now_ms() >= deadline)
+			ck_abort_msg("no %s on the notify socket within %d ms; got:\n%s",
+				     what, timeout_ms, all);
+		notify_receive(fd, &all, &len, 0);
 	}
 	return all;
+}
+
+bool
+notify_has(const char *got, void *arg)
+{
+	return strstr(got, (const char *)arg) != NULL;
+}
+
+/* ------------------------------------------------------------------ */
+/* promtool */
+
+int
+promtool_check(const char *text, size_t len, char **out)
+{
+	const char *promtool = getenv("PROMTOOL");
+	ck_assert_msg(promtool && *promtool, "PROMTOOL is not set: run through "
+		      "meson test, which finds promtool (package prometheus)");
+	ck_assert_msg(access(promtool, X_OK) == 0, "PROMTOOL=%s: %s", promtool,
+		      strerror(errno));
+
+	/* The text on promtool's stdin, from memory: no file to clean up. */
+	int in = memfd_create("metrics", MFD_CLOEXEC);
+	ck_assert_int_ge(in, 0);
+	ck_assert_int_eq(write(in, text, len), (ssize_t)len);
+	ck_assert_int_eq(lseek(in, 0, SEEK_SET), 0);
+	int pipefd[2];
+	ck_assert_int_eq(pipe(pipefd), 0);
+	pid_t pid = fork();
+	ck_assert_int_ge(pid, 0);
+	if (pid == 0) {
+		dup2(in, STDIN_FILENO);
+		dup2(pipefd[1], STDOUT_FILENO);
+		dup2(pipefd[1], STDERR_FILENO);
+		child_hygiene(3);
+		execl(promtool, promtool, "check", "metrics", (char *)NULL);
+		_exit(127);
+	}
+	close(in);
+	close(pipefd[1]);
+	int status = collect_child(pid, pipefd[0], COMMAND_MS, promtool, out);
+	return WIFEXITED(status) ? WEXITSTATUS(status) : -1;
 }

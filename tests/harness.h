@@ -13,6 +13,10 @@
  * (tests/fake-intercom.c) and the real daemon as child processes on
  * loopback with ephemeral ports, and talks HTTP to both. Failures are
  * Check assertions, so tests read as the behaviour they check.
+ *
+ * Every test program may run beside the others: ports come from the
+ * kernel, files go to a directory of the program's own (harness_path),
+ * and nothing is shared between processes.
  */
 
 /* One named test case of a suite. */
@@ -36,8 +40,21 @@ struct harness_case {
  * Builds a suite with one tcase per case, each with the checked fixture
  * that starts a fresh stand-in Intercom (harness_fake) and stops it, runs
  * it and returns the process exit status.
+ *
+ * tests/meson.build runs each case as a test of its own (CK_RUN_CASE), so
+ * that meson spreads them over its processes; it passes the names it
+ * knows in HARNESS_CASES ("|"-separated). A CK_RUN_CASE that names no
+ * case, or a case missing from HARNESS_CASES, fails the run: a case
+ * nobody runs is a test that cannot fail.
  */
 int harness_run(const char *suite, const struct harness_case *cases, size_t n);
+
+/*
+ * "<dir>/<name>" into out, dir being this program's own temporary
+ * directory (made under $TMPDIR, or /tmp, by harness_run and removed with
+ * everything in it when the run ends).
+ */
+void harness_path(char *out, size_t size, const char *name);
 
 /* A token shaped like Intercom's, unique enough to grep for. */
 #define TEST_TOKEN "dG9rOjU3c2VjcmV0LXRlc3QtdG9rZW4tZG8tbm90LWxlYWs="
@@ -59,8 +76,11 @@ void fake_reset(struct fake *f);
 cJSON *fake_stats(struct fake *f);
 /* requests.<kind> from /stats: "me", "status", "webhook", "total". */
 long fake_requests(struct fake *f, const char *kind);
+/* Polls /stats until requests.<kind> reaches n; fails after timeout_ms. */
+void wait_fake_requests(struct fake *f, const char *kind, long n, int timeout_ms);
 /* "https://127.0.0.1:PORT<path>" into out. */
 void fake_url(const struct fake *f, const char *path, char *out, size_t size);
+/* SIGTERM; fails unless it exits 0 within 5 s (it is killed then). */
 void fake_stop(struct fake *f);
 
 /* The stand-in of the running test case (see harness_run). */
@@ -69,7 +89,7 @@ extern struct fake harness_fake;
 struct daemon {
 	pid_t pid;
 	int port;
-	char log_path[256];
+	char log_path[512];
 	bool exited;
 	int status;                /* wait status once exited */
 };
@@ -96,10 +116,29 @@ int daemon_signal_wait(struct daemon *d, int sig, int timeout_ms);
 void daemon_stop(struct daemon *d);
 /* Everything the daemon wrote to stderr so far (caller frees). */
 char *daemon_log(const struct daemon *d);
+/* Polls the daemon's log until needle occurs in it at least n times;
+ * fails after timeout_ms, showing the log. */
+void wait_log(const struct daemon *d, const char *needle, int n, int timeout_ms);
+
+/*
+ * Waits up to timeout_ms for pid to exit; returns its wait status, or -1
+ * when it did not (it is then killed with SIGKILL and reaped).
+ */
+int reap(pid_t pid, int timeout_ms);
 
 /* Runs a command to completion; returns the exit status, output in *out
- * (stdout and stderr together; caller frees). Clean env as above. */
+ * (stdout and stderr together; caller frees). Clean env as above. Fails
+ * the test if it runs longer than 10 s. */
 int run_command(const char *const *argv, const char *const *env, char **out);
+
+/*
+ * A loopback TCP port nobody can take until the returned descriptor is
+ * closed: bound with SO_REUSEADDR and not listening, so that a program
+ * that also sets SO_REUSEADDR (the daemon does) can still bind and listen
+ * on it. Closes the gap in which a test beside us could grab a port that
+ * was free a moment ago.
+ */
+int reserve_port(int *port);
 
 struct http_reply {
 	long status;
@@ -134,8 +173,23 @@ cJSON *wait_health(struct daemon *d, bool (*pred)(cJSON *health, void *arg),
 bool pred_probed(cJSON *health, void *arg);          /* a probe finished */
 bool pred_status(cJSON *health, void *arg);          /* arg: "healthy" ... */
 
-/* The value of one sample line of /metrics ("name{labels}" exactly as
- * printed), or -1 when absent. */
+/*
+ * For a test that has just changed the stand-in's knobs: waits until the
+ * daemon has finished a probe that the stand-in answered with them, and
+ * returns /health then (caller deletes). Zeroes the stand-in's counters
+ * (fake_reset) to tell its next request from earlier ones. Probes run one
+ * at a time, so one that finished after that request arrived is that
+ * request or a later one: a single interval, where counting probes would
+ * need two (one may be in flight with the old knobs).
+ */
+cJSON *wait_probe_after_change(struct daemon *d, struct fake *f, int timeout_ms);
+
+/* GET /metrics, asserted 200 and free of the token (caller frees). */
+char *metrics_text(struct daemon *d);
+/* The value of one sample line of a /metrics text ("name{labels}" exactly
+ * as printed), or -1 when absent. */
+double metric_in(const char *text, const char *series);
+/* The same, read from the daemon now. */
 double metric_value(struct daemon *d, const char *series);
 /* Waits until the daemon has recorded at least n finished probes
  * (intercom_probe_duration_seconds_count). */
@@ -143,18 +197,44 @@ void wait_probes(struct daemon *d, long n, int timeout_ms);
 
 /* A string member, or NULL. */
 const char *json_str(cJSON *obj, const char *name);
+/* A timestamp member as the daemon prints them
+ * ("2026-11-26T16:00:00.123Z") in ms since the epoch, or -1. */
+long long json_time_ms(cJSON *obj, const char *name);
 
 void sleep_ms(int ms);
+/* CLOCK_MONOTONIC, for deadlines. */
 long long now_ms(void);
+/* CLOCK_REALTIME, to compare with the daemon's and the stand-in's
+ * timestamps. */
+long long wall_ms(void);
 
 /* Binds a datagram socket standing in for systemd's NOTIFY_SOCKET; its
  * path goes into path. Receives time out after 50 ms. */
 int notify_socket(char *path, size_t size);
-/* Every datagram that arrives within ms, joined by newlines (caller
- * frees). */
+/* Every datagram queued now or arriving within ms, joined by newlines
+ * (caller frees). */
 char *notify_collect(int fd, int ms);
+/*
+ * Collects datagrams until done(everything received so far, arg) holds;
+ * returns that text (caller frees), or fails after timeout_ms naming what
+ * and showing what came.
+ */
+char *notify_wait(int fd, bool (*done)(const char *got, void *arg), void *arg,
+		  int timeout_ms, const char *what);
+/* Predicate for notify_wait: arg (a string) was received. */
+bool notify_has(const char *got, void *arg);
+/* How many times needle occurs in haystack. */
+int count_of(const char *haystack, const char *needle);
 
 /* Asserts needle occurs nowhere in haystack (len bytes). */
 void assert_no_secret(const char *haystack, size_t len, const char *where);
+
+/*
+ * Runs $PROMTOOL check metrics on text; returns its exit status and what
+ * it printed in *out (caller frees). Fails the test when PROMTOOL is not
+ * set or not executable: a lint that silently does not run would pass
+ * whatever /metrics looks like.
+ */
+int promtool_check(const char *text, size_t len, char **out);
 
 #endif

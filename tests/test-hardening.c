@@ -76,8 +76,8 @@ assert_clean_endpoint(const char *path)
 static void
 stop_and_assert_clean(int nfd, const char *sock, const char *want)
 {
-	char *status = notify_collect(nfd, 200);
-	ck_assert_msg(!want || strstr(status, want), "no %s in: %s", want, status);
+	char *status = want ? notify_wait(nfd, notify_has, (void *)want, 5000, want)
+			    : notify_collect(nfd, 0);
 	assert_no_token_fragment(status, "STATUS=");
 	free(status);
 	char *log = daemon_log(&daemon_);
@@ -109,7 +109,7 @@ wait_live(struct daemon *d)
 static void
 write_token(const char *path, const char *token)
 {
-	char tmp[256];
+	char tmp[600];
 	snprintf(tmp, sizeof(tmp), "%s.new", path);
 	FILE *f = fopen(tmp, "w");
 	ck_assert_ptr_nonnull(f);
@@ -121,16 +121,16 @@ write_token(const char *path, const char *token)
 static void
 token_file_path(char *out, size_t size, const char *name)
 {
-	snprintf(out, size, "/tmp/healthd-hardening-%d-%s", (int)getpid(), name);
+	harness_path(out, size, name);
 }
 
 START_TEST(rotation_during_a_slow_echoed_401)
 {
-	/* A 401 that arrives 1.5 s late and echoes the Authorization header,
-	 * while SIGHUP and a rotated file swap the token every 100 ms: the
-	 * request still in flight must redact against the token it was sent
-	 * with, which the swap would otherwise have freed. */
-	char path[128], flag[160], sock[96], sock_env[128];
+	/* A 401 that arrives 500 ms late and echoes the Authorization
+	 * header, while SIGHUP and a rotated file swap the token every 100
+	 * ms: the request still in flight must redact against the token it
+	 * was sent with, which the swap would otherwise have freed. */
+	char path[512], flag[600], sock[512], sock_env[600];
 	token_file_path(path, sizeof(path), "rotate");
 	write_token(path, rotated[0]);
 	snprintf(flag, sizeof(flag), "--token-file=%s", path);
@@ -140,23 +140,27 @@ START_TEST(rotation_during_a_slow_echoed_401)
 	 * echoed back, not refused. */
 	fake_stop(&harness_fake);
 	fake_start(&harness_fake, NULL);
-	fake_set(&harness_fake, "me=reflect&code=401&delay_ms=1500");
+	fake_set(&harness_fake, "me=reflect&code=401&delay_ms=500");
 
-	/* The audit's reproduction: a 3 s timeout leaves the late answer
-	 * room even under ThreadSanitizer. */
-	const char *const args[] = { flag, "--interval=4s", "--timeout=3s", NULL };
+	/* A 1.5 s timeout leaves the late answer room even under
+	 * ThreadSanitizer. Two probes: the first sent with the token read at
+	 * start, the second with one read by a SIGHUP; both answered while
+	 * the swaps go on. */
+	const char *const args[] = { flag, "--interval=1600ms", "--timeout=1500ms",
+				     NULL };
 	const char *const env[] = { sock_env, NULL };
 	daemon_start_fake_env(&daemon_, &harness_fake, NULL, args, env);
 	/* SIGHUP kills a process that has not set up its signals yet. */
 	wait_live(&daemon_);
 
-	long long until = now_ms() + 4500;
-	for (int i = 0; now_ms() < until; i++) {
+	long long deadline = now_ms() + 10000;
+	const char *count = "intercom_probe_duration_seconds_count";
+	for (int i = 0; metric_value(&daemon_, count) < 2; i++) {
+		ck_assert_msg(now_ms() < deadline, "two probes took over 10 s");
 		write_token(path, rotated[i % 3]);
 		kill(daemon_.pid, SIGHUP);
 		sleep_ms(100);
 	}
-	wait_probes(&daemon_, 2, 10000);
 	ck_assert_int_ge(fake_requests(&harness_fake, "me"), 2);
 
 	cJSON *health = get_health(&daemon_, NULL);
@@ -178,10 +182,10 @@ START_TEST(echo_across_every_cut)
 {
 	/* The echo moves across the 160-character cap of a reason: no cut
 	 * may leave a piece of the token in /health, the log or STATUS=. */
-	char sock[96], sock_env[128];
+	char sock[512], sock_env[600];
 	int nfd = notify_socket(sock, sizeof(sock));
 	snprintf(sock_env, sizeof(sock_env), "NOTIFY_SOCKET=%s", sock);
-	const char *const args[] = { "--interval=250ms", "--timeout=200ms", NULL };
+	const char *const args[] = { "--interval=150ms", "--timeout=120ms", NULL };
 	const char *const env[] = { sock_env, NULL };
 	fake_set(&harness_fake, "me=reflect&code=401&reflect_pad=100");
 	daemon_start_fake_env(&daemon_, &harness_fake, NULL, args, env);
@@ -191,10 +195,7 @@ START_TEST(echo_across_every_cut)
 		char knobs[64];
 		snprintf(knobs, sizeof(knobs), "reflect_pad=%d", pad);
 		fake_set(&harness_fake, knobs);
-		long done = (long)metric_value(&daemon_,
-					       "intercom_probe_duration_seconds_count");
-		wait_probes(&daemon_, done + 2, 5000);
-		cJSON *health = get_health(&daemon_, NULL);
+		cJSON *health = wait_probe_after_change(&daemon_, &harness_fake, 5000);
 		const char *error = json_str(intercom_of(health), "error");
 		ck_assert_msg(error && strstr(error, "401: bad credentials"), "pad %d: %s",
 			      pad, error ? error : "(none)");
@@ -270,6 +271,7 @@ START_TEST(startup_errors_are_one_line)
 	const char *bin = getenv("HEALTHD_BIN");
 	/* A port in use: bound before anything is logged. */
 	int fd = socket(AF_INET, SOCK_STREAM, 0);
+	ck_assert_int_ge(fd, 0);
 	struct sockaddr_in sa = { .sin_family = AF_INET };
 	sa.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
 	ck_assert_int_eq(bind(fd, (struct sockaddr *)&sa, sizeof(sa)), 0);
@@ -288,12 +290,13 @@ START_TEST(startup_errors_are_one_line)
 	expect_one_line_exit_2(bogus, "listen: invalid address \"999.1.1.1:80\"");
 
 	/* A junk CA bundle fails now, not at every probe. */
-	char junk[128];
+	char junk[512];
 	token_file_path(junk, sizeof(junk), "junk.pem");
 	FILE *f = fopen(junk, "w");
+	ck_assert_ptr_nonnull(f);
 	fputs("this is not a certificate\n", f);
 	fclose(f);
-	char ca_arg[200];
+	char ca_arg[600];
 	snprintf(ca_arg, sizeof(ca_arg), "--ca-file=%s", junk);
 	const char *const ca[] = { bin, "serve", ca_arg, NULL };
 	expect_one_line_exit_2(ca, "holds no PEM certificate");
@@ -310,7 +313,7 @@ START_TEST(fifo_token_file_never_blocks)
 	/* A FIFO swapped in for the token file: a read would wait for a
 	 * writer forever, in the probe worker. The worker must refuse it,
 	 * keep its token and go on probing. */
-	char path[128], fifo[160], flag[160];
+	char path[512], fifo[600], flag[600];
 	token_file_path(path, sizeof(path), "fifo-token");
 	write_token(path, TEST_TOKEN);
 	snprintf(flag, sizeof(flag), "--token-file=%s", path);
@@ -373,6 +376,7 @@ static long
 raw_request(int port, const char *request, char *out, size_t size)
 {
 	int fd = socket(AF_INET, SOCK_STREAM, 0);
+	ck_assert_int_ge(fd, 0);
 	struct sockaddr_in sa = { .sin_family = AF_INET, .sin_port = htons(port) };
 	sa.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
 	ck_assert_int_eq(connect(fd, (struct sockaddr *)&sa, sizeof(sa)), 0);
