@@ -7,9 +7,8 @@
 void
 secret_wipe(void *p, size_t len)
 {
-	volatile unsigned char *v = p;
-	while (len--)
-		*v++ = 0;
+	/* Unlike memset() before free(), the compiler may not drop it. */
+	explicit_bzero(p, len);
 }
 
 char *
