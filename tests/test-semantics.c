@@ -633,7 +633,8 @@ int
 main(void)
 {
 	const struct harness_case cases[] = {
-		{ "livez through failures", livez_stays_up_through_intercom_failures },
+		{ "livez through failures", livez_stays_up_through_intercom_failures, 0,
+		  HARNESS_TIMING },
 		{ "livez wedged", livez_fails_when_the_worker_is_wedged },
 		{ "damping flags", damping_thresholds_come_from_the_flags, 0,
 		  HARNESS_TIMING },
