@@ -1,6 +1,7 @@
 #ifndef INCLUDE_MEM_H
 #define INCLUDE_MEM_H
 
+#include <stdarg.h>
 #include <stddef.h>
 
 /*
@@ -19,6 +20,7 @@ void *xrealloc(void *p, size_t size);
 char *xstrdup(const char *s);
 char *xstrndup(const char *s, size_t n);
 char *xasprintf(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
+char *xvasprintf(const char *fmt, va_list ap) __attribute__((format(printf, 1, 0)));
 
 /* For a library call that returned NULL because it could not allocate
  * (curl_easy_init(), MHD_create_response_from_buffer(), ...): aborts. */

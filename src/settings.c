@@ -21,6 +21,7 @@
 
 #include "file.h"
 #include "log.h"
+#include "mem.h"
 #include "secret.h"
 #include "settings.h"
 
@@ -288,58 +289,6 @@ struct loader {
 	char *config_flag;      /* --config, if given */
 	char *err;              /* the first error */
 };
-
-/* Out of memory while reading a few hundred bytes of settings at startup
- * is not something to recover from; libinput's safe_strdup() does the same. */
-static void *
-xmalloc(size_t size)
-{
-	void *p = malloc(size ? size : 1);
-	if (!p)
-		abort();
-	return p;
-}
-
-static char *
-xstrndup(const char *text, size_t len)
-{
-	char *p = xmalloc(len + 1);
-	memcpy(p, text, len);
-	p[len] = '\0';
-	return p;
-}
-
-static char *
-xstrdup(const char *text)
-{
-	return xstrndup(text, strlen(text));
-}
-
-__attribute__((format(printf, 1, 0)))
-static char *
-xvasprintf(const char *fmt, va_list ap)
-{
-	va_list aq;
-	va_copy(aq, ap);
-	int n = vsnprintf(NULL, 0, fmt, aq);
-	va_end(aq);
-	if (n < 0)
-		abort();
-	char *p = xmalloc((size_t)n + 1);
-	vsnprintf(p, (size_t)n + 1, fmt, ap);
-	return p;
-}
-
-__attribute__((format(printf, 1, 2)))
-static char *
-xasprintf(const char *fmt, ...)
-{
-	va_list ap;
-	va_start(ap, fmt);
-	char *p = xvasprintf(fmt, ap);
-	va_end(ap);
-	return p;
-}
 
 /*
  * Copies text for an error message, keeping the message on one line:
