@@ -829,7 +829,7 @@ main(void)
 		{ "token never served", token_never_served },
 		{ "bad settings", bad_settings_exit_2_naming_the_setting },
 		{ "listen", listen_setting_binds_without_systemd },
-		{ "token rotation", token_file_rotation_without_restart },
+		{ "token rotation", token_file_rotation_without_restart, 0, HARNESS_TIMING },
 		{ "check", check_command_exit_codes },
 		{ "dns outage", dns_outage_is_a_timeout_not_a_stall, 0, HARNESS_TIMING },
 		{ "log formats", log_formats_json_and_journal },
