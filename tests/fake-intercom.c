@@ -227,8 +227,10 @@ static struct stats stats;
 static uint64_t request_id_state = 0x243f6a8885a308d3ULL;
 
 static unsigned char garbage[GARBAGE_SIZE];
-/* The handler's first call only sets *con_cls (see STYLE.md); the control
- * server needs no state, so this marks "seen" there. */
+/* The handler's first call only sets *con_cls, as the daemon's does
+ * (queuing on the first call makes libmicrohttpd close keep-alive
+ * connections); the control server needs no state, so this marks "seen"
+ * there. */
 static char control_seen;
 
 static const char huge_prefix[] =

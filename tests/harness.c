@@ -183,8 +183,8 @@ collect_child(pid_t pid, int fd, int timeout_ms, const char *what, char **out)
 	}
 	close(fd);
 	int status = reap(pid, left_ms(deadline));
-	ck_assert_msg(status != -1, "%s still ran after %d ms (killed); output:\n%s",
-		      what, timeout_ms, buf);
+	ck_assert_msg(status != -1, "%s still ran after %d ms (killed); output:\n"
+		      "%.2000s", what, timeout_ms, buf);
 	*out = buf;
 	return status;
 }
@@ -696,7 +696,7 @@ daemon_stop(struct daemon *d)
 	assert_no_secret(log, strlen(log), "daemon stderr");
 	ck_assert_msg(status != -1, "daemon did not exit within 5 s of SIGTERM");
 	ck_assert_msg(WIFEXITED(status) && WEXITSTATUS(status) == 0,
-		      "daemon exited with status %d; log:\n%s", status, log);
+		      "daemon exited with status %d; log:\n%.3000s", status, log);
 	free(log);
 	unlink(d->log_path);
 	d->pid = 0;
@@ -731,7 +731,7 @@ wait_log(const struct daemon *d, const char *needle, int n, int timeout_ms)
 		}
 		if (now_ms() >= deadline)
 			ck_abort_msg("\"%s\" %d times in the log after %d ms, want "
-				     "%d; log:\n%s", needle, have, timeout_ms, n, log);
+				     "%d; log:\n%.3000s", needle, have, timeout_ms, n, log);
 		free(log);
 		sleep_ms(20);
 	}
@@ -828,8 +828,9 @@ wait_health(struct daemon *d, bool (*pred)(cJSON *health, void *arg),
 		sleep_ms(25);
 	}
 	char *log = daemon_log(d);
-	ck_abort_msg("timed out after %d ms waiting for %s; last /health: %s\n"
-		     "daemon log:\n%s", timeout_ms, what, last, log);
+	/* Cut to fit: Check dies on a failure message over a few KiB. */
+	ck_abort_msg("timed out after %d ms waiting for %s; last /health: %.1500s\n"
+		     "daemon log:\n%.2000s", timeout_ms, what, last, log);
 	return NULL;
 }
 
@@ -847,11 +848,21 @@ pred_status(cJSON *health, void *arg)
 	return status && strcmp(status, (const char *)arg) == 0;
 }
 
-/* The last probe finished at or after *(long long *)arg (wall_ms). */
+/* What wait_probe_after_change waits for. */
+struct after_change {
+	long long since;           /* wall_ms of the first request after it */
+	bool (*pred)(cJSON *health, void *arg);
+	void *arg;
+};
+
+/* The last probe finished at or after the first request with the new
+ * knobs arrived, and the caller's predicate, if any, holds. */
 static bool
-pred_checked_since(cJSON *health, void *arg)
+pred_after_change(cJSON *health, void *arg)
 {
-	return json_time_ms(intercom_of(health), "checkedAt") >= *(long long *)arg;
+	const struct after_change *want = arg;
+	return json_time_ms(intercom_of(health), "checkedAt") >= want->since &&
+	       (!want->pred || want->pred(health, want->arg));
 }
 
 /* When the stand-in's first API request since the last reset arrived
@@ -868,17 +879,19 @@ first_arrival_ms(struct fake *f)
 }
 
 cJSON *
-wait_probe_after_change(struct daemon *d, struct fake *f, int timeout_ms)
+wait_probe_after_change(struct daemon *d, struct fake *f,
+			bool (*pred)(cJSON *health, void *arg), void *arg,
+			int timeout_ms)
 {
 	long long deadline = now_ms() + timeout_ms;
 	fake_reset(f);
-	long long arrived;
-	while ((arrived = first_arrival_ms(f)) < 0) {
+	struct after_change want = { .since = -1, .pred = pred, .arg = arg };
+	while ((want.since = first_arrival_ms(f)) < 0) {
 		ck_assert_msg(now_ms() < deadline, "no probe reached the stand-in "
 			      "within %d ms of the change", timeout_ms);
 		sleep_ms(10);
 	}
-	return wait_health(d, pred_checked_since, &arrived, left_ms(deadline),
+	return wait_health(d, pred_after_change, &want, left_ms(deadline),
 			   "the end of a probe with the new knobs");
 }
 
@@ -919,19 +932,25 @@ metric_value(struct daemon *d, const char *series)
 }
 
 void
-wait_probes(struct daemon *d, long n, int timeout_ms)
+wait_metric(struct daemon *d, const char *series, double at_least, int timeout_ms)
 {
 	long long deadline = now_ms() + timeout_ms;
 	double have = -1;
 	while (now_ms() < deadline) {
-		have = metric_value(d, "intercom_probe_duration_seconds_count");
-		if (have >= (double)n)
+		have = metric_value(d, series);
+		if (have >= at_least)
 			return;
 		sleep_ms(20);
 	}
 	char *log = daemon_log(d);
-	ck_abort_msg("timed out after %d ms waiting for %ld probes (have %g); "
-		     "daemon log:\n%s", timeout_ms, n, have, log);
+	ck_abort_msg("timed out after %d ms waiting for %s to reach %g (have %g); "
+		     "daemon log:\n%.3000s", timeout_ms, series, at_least, have, log);
+}
+
+void
+wait_probes(struct daemon *d, long n, int timeout_ms)
+{
+	wait_metric(d, "intercom_probe_duration_seconds_count", (double)n, timeout_ms);
 }
 
 int
@@ -1012,7 +1031,7 @@ notify_wait(int fd, bool (*done)(const char *got, void *arg), void *arg,
 	long long deadline = now_ms() + timeout_ms;
 	while (!done(all, arg)) {
 		if (now_ms() >= deadline)
-			ck_abort_msg("no %s on the notify socket within %d ms; got:\n%s",
+			ck_abort_msg("no %s on the notify socket within %d ms; got:\n%.3000s",
 				     what, timeout_ms, all);
 		notify_receive(fd, &all, &len, 0);
 	}

@@ -175,14 +175,17 @@ bool pred_status(cJSON *health, void *arg);          /* arg: "healthy" ... */
 
 /*
  * For a test that has just changed the stand-in's knobs: waits until the
- * daemon has finished a probe that the stand-in answered with them, and
- * returns /health then (caller deletes). Zeroes the stand-in's counters
- * (fake_reset) to tell its next request from earlier ones. Probes run one
- * at a time, so one that finished after that request arrived is that
- * request or a later one: a single interval, where counting probes would
- * need two (one may be in flight with the old knobs).
+ * daemon has finished a probe that the stand-in answered with them (and,
+ * unless pred is NULL, pred(health, arg) holds), and returns /health then
+ * (caller deletes). Zeroes the stand-in's counters (fake_reset) to tell
+ * its next request from earlier ones. Probes run one at a time, so one
+ * that finished after that request arrived is that request or a later
+ * one: a single interval, where counting probes would need two (one may
+ * be in flight with the old knobs).
  */
-cJSON *wait_probe_after_change(struct daemon *d, struct fake *f, int timeout_ms);
+cJSON *wait_probe_after_change(struct daemon *d, struct fake *f,
+			       bool (*pred)(cJSON *health, void *arg), void *arg,
+			       int timeout_ms);
 
 /* GET /metrics, asserted 200 and free of the token (caller frees). */
 char *metrics_text(struct daemon *d);
@@ -191,6 +194,9 @@ char *metrics_text(struct daemon *d);
 double metric_in(const char *text, const char *series);
 /* The same, read from the daemon now. */
 double metric_value(struct daemon *d, const char *series);
+/* Polls /metrics until series reaches at_least; fails after timeout_ms. */
+void wait_metric(struct daemon *d, const char *series, double at_least,
+		 int timeout_ms);
 /* Waits until the daemon has recorded at least n finished probes
  * (intercom_probe_duration_seconds_count). */
 void wait_probes(struct daemon *d, long n, int timeout_ms);
