@@ -15,6 +15,13 @@
  * random base64 token, short enough that a tail left by a cut is caught. */
 #define SECRET_FRAGMENT_MIN 6
 
+/* Every Intercom access token starts with this (base64 of "tok:"). */
+#define SECRET_TOKEN_PREFIX "dG9rO"
+
+/* A secret goes into one HTTP header: 8 KiB is far beyond any real token
+ * and keeps a wrong path (a log file, /dev/zero) from being slurped. */
+#define SECRET_MAX 8192
+
 /* Replaces every secret fragment in text (see secret_redact()). */
 #define SECRET_MASK "(redacted)"
 
@@ -38,5 +45,24 @@ bool secret_redact(char *text, size_t size, const char *secret);
 
 /* Does text contain a fragment of secret, as secret_redact() defines it? */
 bool secret_leaks(const char *text, const char *secret);
+
+/* len without the trailing CR and LF bytes of buf[0..len). */
+size_t secret_trim(const char *buf, size_t len);
+
+/*
+ * What is wrong with a secret of len bytes (trailing newlines already
+ * trimmed), or NULL. *at is the 1-based offending byte: a position, never
+ * the content.
+ */
+const char *secret_problem(const char *buf, size_t len, size_t *at);
+
+/*
+ * Reads a secret from the regular file path (at most SECRET_MAX bytes; a
+ * trailing newline is dropped) into *out (free with secret_free()). On
+ * failure returns a negative errno and, when err is not NULL, sets *err
+ * to a one-line message naming the path, never the content (caller
+ * frees). The read buffer is wiped.
+ */
+int secret_read_file(const char *path, char **out, char **err);
 
 #endif

@@ -127,15 +127,6 @@ bool settings_parse_duration(const char *text, int64_t *ms);
 bool settings_parse_bool(const char *text, bool *out);
 
 /*
- * Reads a secret from path: the whole file, trailing CR/LF removed.
- * Rejects an empty secret and one with control characters or spaces (it
- * goes into an HTTP header). Returns 0 and sets *out (caller frees with
- * secret_free) or a negative errno and sets *err (caller frees) to
- * a reason that does not contain the file's content.
- */
-int settings_read_secret_file(const char *path, char **out, char **err);
-
-/*
  * Logs one summary line at info level (config, token origin, API,
  * interval, timeout, listen) and every setting at debug level. Secrets
  * show only where they came from; URLs hide any user:password.

@@ -8,7 +8,8 @@
  * Untrusted text: whatever a server, curl or a status page sent, reduced
  * once where it enters (request_complete()) to a printable line, and the
  * escapes every output format needs on the way out. Pure functions over
- * (pointer, length); no allocation but text_printable()'s redaction copy.
+ * (pointer, length); no allocation but text_printable()'s redaction copy
+ * and text_show()'s result.
  */
 
 /* The ASCII whitespace text_printable() folds: space, \t, \n, \v, \f, \r. */
@@ -32,6 +33,18 @@ size_t text_printable(char *dst, size_t size, const char *src, size_t n,
 
 /* text_printable() of the NUL-terminated src: no cap but size, no secret. */
 size_t text_printable_str(char *dst, size_t size, const char *src);
+
+/* Paths are shown in errors (they are not secrets) up to this length. */
+#define TEXT_SHOW_PATH_MAX 256
+
+/*
+ * A copy of text[0..len) for an error message, kept on one line: control
+ * and non-ASCII bytes become \xNN, and with quotes, '"' and '\' are
+ * escaped. Text longer than max, or shaped like an access token, is not
+ * copied at all but described ("a value of 60 characters"): an error must
+ * never echo a pasted token, whole or in part. Caller frees.
+ */
+char *text_show(const char *text, size_t len, bool quotes, size_t max);
 
 /* The most one source byte grows under the escapes below ("\u00XX"). */
 #define TEXT_ESCAPE_MAX 6

@@ -108,7 +108,7 @@ maybe_reload_token(struct probe_worker *w)
 
 	char *token = NULL;
 	char *err = NULL;
-	if (settings_read_secret_file(path, &token, &err) < 0) {
+	if (secret_read_file(path, &token, &err) < 0) {
 		log_warning("token_file %s: %s; keeping the current token", path,
 			    err ? err : "unreadable");
 		free(err);

@@ -1,8 +1,11 @@
+#include <errno.h>
 #include <stdlib.h>
 #include <string.h>
 
+#include "file.h"
 #include "mem.h"
 #include "secret.h"
+#include "text.h"
 
 void
 secret_wipe(void *p, size_t len)
@@ -92,4 +95,79 @@ secret_redact(char *text, size_t size, const char *secret)
 	secret_wipe(out, cap);
 	free(out);
 	return true;
+}
+
+size_t
+secret_trim(const char *buf, size_t len)
+{
+	while (len > 0 && (buf[len - 1] == '\n' || buf[len - 1] == '\r'))
+		len--;
+	return len;
+}
+
+/*
+ * Spaces, control bytes and DEL would let a secret split or extend the
+ * HTTP header it goes into; non-ASCII bytes are never part of an Intercom
+ * token and are most often a UTF-8 BOM from an editor.
+ */
+const char *
+secret_problem(const char *buf, size_t len, size_t *at)
+{
+	if (len == 0)
+		return "empty";
+	for (size_t i = 0; i < len; i++) {
+		unsigned char c = (unsigned char)buf[i];
+		*at = i + 1;
+		if (c < 0x21 || c == 0x7f)
+			return "contains whitespace or a control character";
+		if (c >= 0x80)
+			return "contains a non-ASCII byte";
+	}
+	return NULL;
+}
+
+int
+secret_read_file(const char *path, char **out, char **err)
+{
+	char *buf = NULL;
+	size_t len = 0;
+	char *shown = text_show(path, strlen(path), false, TEXT_SHOW_PATH_MAX);
+	char *msg = NULL;
+
+	int rc = file_read_regular(path, SECRET_MAX, &buf, &len);
+	if (rc < 0) {
+		char why[64];
+		if (rc == -EINVAL || rc == -EFBIG)
+			msg = xasprintf("%s is %s", shown,
+					file_problem(rc, SECRET_MAX, why, sizeof(why)));
+		else
+			msg = xasprintf("cannot read %s: %s", shown, strerror(-rc));
+		goto out;
+	}
+
+	size_t kept = secret_trim(buf, len);
+	size_t at = 0;
+	const char *problem = secret_problem(buf, kept, &at);
+	if (problem) {
+		rc = -EINVAL;
+		if (kept == 0)
+			msg = xasprintf("%s is empty", shown);
+		else
+			msg = xasprintf("%s %s at byte %zu (only a trailing newline is ignored)",
+					shown, problem, at);
+		goto out;
+	}
+	*out = xstrndup(buf, kept);
+
+out:
+	if (buf) {
+		secret_wipe(buf, len);
+		free(buf);
+	}
+	free(shown);
+	if (rc < 0 && err)
+		*err = msg;
+	else
+		free(msg);
+	return rc;
 }

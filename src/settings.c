@@ -24,6 +24,7 @@
 #include "mem.h"
 #include "secret.h"
 #include "settings.h"
+#include "text.h"
 
 /*
  * How settings_load() works: every source (argv, then the environment, then
@@ -43,9 +44,6 @@
  * the table pass, in resolve_all().
  */
 
-/* A secret goes into one HTTP header: 8 KiB is far beyond any real token
- * and keeps a wrong path (a log file, /dev/zero) from being slurped. */
-#define SECRET_MAX 8192
 /* Other modules hand durations to poll(), curl and libmicrohttpd as int
  * milliseconds; a week keeps stale_after (at most 3 * interval) below
  * INT_MAX, and no health check wants a longer period anyway. */
@@ -53,8 +51,6 @@
 /* Longest stray word or rejected value echoed back in an error; a longer
  * one may be a pasted token, and is described by its length instead. */
 #define ECHO_ARGUMENT_MAX 32
-/* Paths are shown in errors (they are not secrets) up to this length. */
-#define ECHO_PATH_MAX 256
 /* One error line, whatever it quotes: errors go to a terminal or a log. */
 #define ERROR_MAX 512
 /* A config file is a few dozen short lines; anything bigger is the wrong
@@ -63,8 +59,6 @@
 #define CONFIG_LINE_MAX 4096
 /* The system CA bundle is about 200 KiB; a private one is smaller. */
 #define CA_FILE_MAX (8 * 1024 * 1024)
-/* Every Intercom access token starts with this (base64 of "tok:"). */
-#define TOKEN_PREFIX "dG9rO"
 
 #define CREDENTIAL_NAME "intercom-access-token"
 #define ENV_TOKEN "INTERCOM_ACCESS_TOKEN"
@@ -290,57 +284,25 @@ struct loader {
 	char *err;              /* the first error */
 };
 
-/*
- * Copies text for an error message, keeping the message on one line:
- * control and non-ASCII bytes become \xNN, and with quotes, '"' and '\'
- * are escaped. Text longer than max, or shaped like an access token, is
- * not copied at all but described ("a value of 60 characters"): an error
- * must never echo a pasted token, whole or in part. Caller frees.
- */
-static char *
-escape(const char *text, size_t len, bool quotes, size_t max)
-{
-	if (len > max || (len >= 5 && strncmp(text, TOKEN_PREFIX, 5) == 0))
-		return xasprintf("(a value of %zu characters, not shown)", len);
-	char *out = xmalloc(len * 4 + 8);
-	char *o = out;
-	if (quotes)
-		*o++ = '"';
-	for (size_t i = 0; i < len; i++) {
-		unsigned char c = (unsigned char)text[i];
-		if (c < 0x20 || c >= 0x7f) {
-			o += sprintf(o, "\\x%02x", c);
-		} else {
-			if (quotes && (c == '"' || c == '\\'))
-				*o++ = '\\';
-			*o++ = (char)c;
-		}
-	}
-	if (quotes)
-		*o++ = '"';
-	*o = '\0';
-	return out;
-}
-
 /* A rejected value or word, quoted. */
 static char *
 quote(const char *text)
 {
-	return escape(text, strlen(text), true, ECHO_ARGUMENT_MAX);
+	return text_show(text, strlen(text), true, ECHO_ARGUMENT_MAX);
 }
 
 /* An unknown key or flag, bare. */
 static char *
 show(const char *text)
 {
-	return escape(text, strlen(text), false, ECHO_ARGUMENT_MAX);
+	return text_show(text, strlen(text), false, ECHO_ARGUMENT_MAX);
 }
 
 /* A path: longer than a value may be, but still bounded. */
 static char *
 show_path(const char *text)
 {
-	return escape(text, strlen(text), false, ECHO_PATH_MAX);
+	return text_show(text, strlen(text), false, TEXT_SHOW_PATH_MAX);
 }
 
 /* Records the first error; returns -EINVAL for `return fail(...)`. */
@@ -407,83 +369,6 @@ command_name(enum command cmd)
 /* ---- secrets ---------------------------------------------------------- */
 
 /*
- * What is wrong with a secret of len bytes (trailing CR/LF already
- * removed), or NULL. *at is the 1-based offending byte: a position, never
- * the content. Spaces, control bytes and DEL would let a secret split or
- * extend the HTTP header it goes into; non-ASCII bytes are never part of an
- * Intercom token and are most often a UTF-8 BOM from an editor.
- */
-static const char *
-secret_problem(const char *buf, size_t len, size_t *at)
-{
-	if (len == 0)
-		return "empty";
-	for (size_t i = 0; i < len; i++) {
-		unsigned char c = (unsigned char)buf[i];
-		*at = i + 1;
-		if (c < 0x21 || c == 0x7f)
-			return "contains whitespace or a control character";
-		if (c >= 0x80)
-			return "contains a non-ASCII byte";
-	}
-	return NULL;
-}
-
-static size_t
-strip_newlines(const char *buf, size_t len)
-{
-	while (len > 0 && (buf[len - 1] == '\n' || buf[len - 1] == '\r'))
-		len--;
-	return len;
-}
-
-int
-settings_read_secret_file(const char *path, char **out, char **err)
-{
-	char *buf = NULL;
-	size_t len = 0;
-	char *shown = show_path(path);
-	char *msg = NULL;
-
-	int rc = file_read_regular(path, SECRET_MAX, &buf, &len);
-	if (rc < 0) {
-		char why[64];
-		if (rc == -EINVAL || rc == -EFBIG)
-			msg = xasprintf("%s is %s", shown,
-					file_problem(rc, SECRET_MAX, why, sizeof(why)));
-		else
-			msg = xasprintf("cannot read %s: %s", shown, strerror(-rc));
-		goto out;
-	}
-
-	size_t kept = strip_newlines(buf, len);
-	size_t at = 0;
-	const char *problem = secret_problem(buf, kept, &at);
-	if (problem) {
-		rc = -EINVAL;
-		if (kept == 0)
-			msg = xasprintf("%s is empty", shown);
-		else
-			msg = xasprintf("%s %s at byte %zu (only a trailing newline is ignored)",
-					shown, problem, at);
-		goto out;
-	}
-	*out = xstrndup(buf, kept);
-
-out:
-	if (buf) {
-		secret_wipe(buf, len);
-		free(buf);
-	}
-	free(shown);
-	if (rc < 0 && err)
-		*err = msg;
-	else
-		free(msg);
-	return rc;
-}
-
-/*
  * Takes a secret from the environment, validated like a file's content
  * (a trailing newline from `$(cat file)` or a Kubernetes secret is
  * dropped). Errors name the variable, never the value.
@@ -492,7 +377,7 @@ static int
 secret_from_env(struct loader *ld, const char *setting, const char *name,
 		const char *value, char **out)
 {
-	size_t len = strip_newlines(value, strlen(value));
+	size_t len = secret_trim(value, strlen(value));
 	size_t at = 0;
 	const char *problem = secret_problem(value, len, &at);
 	if (problem && len == 0)
@@ -790,7 +675,7 @@ static int
 unknown_option(struct loader *ld, const char *arg)
 {
 	/* Never what follows '=': it may be a value that is a secret. */
-	char *shown = escape(arg, strcspn(arg, "="), false, ECHO_ARGUMENT_MAX);
+	char *shown = text_show(arg, strcspn(arg, "="), false, ECHO_ARGUMENT_MAX);
 	int rc = fail(ld, "%s: unknown option (see --help)", shown);
 	free(shown);
 	return rc;
@@ -919,7 +804,7 @@ parse_option(struct loader *ld, int code, const char *arg, const char *value,
 {
 	if (code == OPT_TOKEN) {
 		/* The name alone: what follows '=' is the token. */
-		char *shown = escape(arg, strcspn(arg, "="), false, ECHO_ARGUMENT_MAX);
+		char *shown = text_show(arg, strcspn(arg, "="), false, ECHO_ARGUMENT_MAX);
 		int rc = fail(ld, "%s: " TOKEN_ARGV_ERROR, shown);
 		free(shown);
 		return rc;
@@ -1152,7 +1037,7 @@ read_config(struct loader *ld)
 				  shown, lineno, source, CONFIG_LINE_MAX);
 			break;
 		}
-		len = strip_newlines(line, len);
+		len = secret_trim(line, len);
 		line[len] = '\0';
 		const char *p = trim_left(line);
 		if (*p != '\0' && *p != '#') {
@@ -1653,7 +1538,7 @@ resolve_token(struct loader *ld)
 		goto out;
 	}
 
-	rc = settings_read_secret_file(path, &s->token, &reason);
+	rc = secret_read_file(path, &s->token, &reason);
 	if (rc < 0) {
 		rc = fail(ld, "token_file: %s (from %s)", reason, src);
 		goto out;
@@ -1683,7 +1568,7 @@ resolve_webhook_secret(struct loader *ld)
 	}
 
 	char *reason = NULL;
-	int rc = settings_read_secret_file(path, &s->webhook_secret, &reason);
+	int rc = secret_read_file(path, &s->webhook_secret, &reason);
 	if (rc < 0) {
 		rc = fail(ld, "webhook_secret_file: %s (from %s)", reason, src);
 		free(reason);
@@ -1754,7 +1639,7 @@ static void
 redact_file_secret(struct loader *ld, const char *path)
 {
 	char *secret = NULL;
-	if (path && settings_read_secret_file(path, &secret, NULL) == 0) {
+	if (path && secret_read_file(path, &secret, NULL) == 0) {
 		redact(&ld->err, secret);
 		secret_free(secret);
 	}

@@ -1,5 +1,6 @@
 #include <stdbool.h>
 #include <stdint.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -247,4 +248,32 @@ size_t
 text_prom_label_escape(char *dst, size_t size, const char **src, size_t *n)
 {
 	return escape(dst, size, src, n, prom_label_unit);
+}
+
+/* ---- error messages ---- */
+
+char *
+text_show(const char *text, size_t len, bool quotes, size_t max)
+{
+	size_t plen = sizeof(SECRET_TOKEN_PREFIX) - 1;
+	if (len > max || (len >= plen && strncmp(text, SECRET_TOKEN_PREFIX, plen) == 0))
+		return xasprintf("(a value of %zu characters, not shown)", len);
+	char *out = xmalloc(len * 4 + 3);
+	char *o = out;
+	if (quotes)
+		*o++ = '"';
+	for (size_t i = 0; i < len; i++) {
+		unsigned char c = (unsigned char)text[i];
+		if (c < 0x20 || c >= 0x7f) {
+			o += sprintf(o, "\\x%02x", c);
+		} else {
+			if (quotes && (c == '"' || c == '\\'))
+				*o++ = '\\';
+			*o++ = (char)c;
+		}
+	}
+	if (quotes)
+		*o++ = '"';
+	*o = '\0';
+	return out;
 }
