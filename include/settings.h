@@ -33,6 +33,7 @@ enum log_format {
 enum log_level {
 	LOG_LEVEL_ERROR = 3,
 	LOG_LEVEL_WARNING = 4,
+	LOG_LEVEL_NOTICE = 5,      /* a recovery; shown at log_level info */
 	LOG_LEVEL_INFO = 6,
 	LOG_LEVEL_DEBUG = 7,
 };

@@ -47,6 +47,10 @@ struct probe_worker {
 	struct schedule schedule;
 
 	struct health_snapshot snap;
+	/* What the log said last, so that it speaks once per change. */
+	enum health_state logged_state;
+	long logged_code;
+	char logged_error[PROBE_ERROR_MAX];
 };
 
 struct probe_worker *
@@ -178,6 +182,70 @@ publish_status(struct probe_worker *w)
 	notify_status(status);
 }
 
+/*
+ * A change for the worse is a warning, so that `journalctl -p warning`
+ * shows every outage; a recovery is a notice; the first state at start
+ * is information. previous is NULL for the first probe.
+ */
+static void
+log_transition(struct probe_worker *w, const char *previous,
+	       const struct probe_result *r)
+{
+	const char *state = health_state_name(w->snap.state);
+	enum log_level level = LOG_LEVEL_INFO;
+	if (previous && w->snap.state > w->logged_state)
+		level = LOG_LEVEL_WARNING;
+	else if (previous)
+		level = LOG_LEVEL_NOTICE;
+	struct log_event ev = {
+		.message_id = LOG_MESSAGE_STATE_CHANGED,
+		.state = state,
+		.previous_state = previous ? previous : "starting",
+		.code = r->http_status,
+		.reason = w->snap.error,
+	};
+	if (w->snap.error[0])
+		log_event(level, &ev, "state %s -> %s: %s", ev.previous_state,
+			  state, w->snap.error);
+	else
+		log_event(level, &ev, "state %s -> %s (%lld ms)", ev.previous_state,
+			  state, (long long)r->latency_ms);
+	w->logged_state = w->snap.state;
+	w->logged_code = r->http_status;
+	snprintf(w->logged_error, sizeof(w->logged_error), "%s", w->snap.error);
+}
+
+/*
+ * Another reason than the log last gave: another HTTP status, or another
+ * transport failure. Not the text of a 2xx: "slow: 3200 ms" and the quota
+ * change with every probe.
+ */
+static bool
+new_reason(const struct probe_worker *w, const struct probe_result *r)
+{
+	if (r->http_status != w->logged_code)
+		return true;
+	return r->http_status == 0 && strcmp(w->snap.error, w->logged_error) != 0;
+}
+
+/* Still bad, for another reason (500, then 401, then 403): once each. */
+static void
+log_reason(struct probe_worker *w, const struct probe_result *r)
+{
+	const char *state = health_state_name(w->snap.state);
+	struct log_event ev = {
+		.message_id = LOG_MESSAGE_REASON_CHANGED,
+		.state = state,
+		.previous_state = state,
+		.code = r->http_status,
+		.reason = w->snap.error,
+	};
+	log_event(LOG_LEVEL_WARNING, &ev, "still %s, now: %s", state,
+		  w->snap.error[0] ? w->snap.error : "no error");
+	w->logged_code = r->http_status;
+	snprintf(w->logged_error, sizeof(w->logged_error), "%s", w->snap.error);
+}
+
 static void
 finish_api(struct probe_worker *w, CURLcode code)
 {
@@ -201,15 +269,11 @@ finish_api(struct probe_worker *w, CURLcode code)
 			backoff);
 
 	if (changed || first) {
-		if (w->snap.error[0])
-			log_info("state %s -> %s: %s",
-				 first ? "starting" : health_state_name(before),
-				 health_state_name(w->snap.state), w->snap.error);
-		else
-			log_info("state %s -> %s (%lld ms)",
-				 first ? "starting" : health_state_name(before),
-				 health_state_name(w->snap.state),
-				 (long long)r->latency_ms);
+		log_transition(w, first ? NULL : health_state_name(before), r);
+		publish_status(w);
+	} else if (w->snap.state != HEALTH_HEALTHY &&
+		   w->snap.last_state != HEALTH_HEALTHY && new_reason(w, r)) {
+		log_reason(w, r);
 		publish_status(w);
 	} else {
 		log_debug("probe: %ld in %lld ms, state %s", r->http_status,

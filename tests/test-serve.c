@@ -362,21 +362,34 @@ START_TEST(log_formats_json_and_journal)
 	daemon_signal_wait(&daemon_, SIGTERM, 5000);
 	char *log = daemon_log(&daemon_);
 	assert_no_secret(log, strlen(log), "JSON log");
-	int lines = 0;
+	int lines = 0, changes = 0;
 	for (char *line = strtok(log, "\n"); line; line = strtok(NULL, "\n")) {
 		cJSON *obj = cJSON_Parse(line);
 		ck_assert_msg(obj, "not JSON: %s", line);
 		ck_assert_ptr_nonnull(json_str(obj, "time"));
 		ck_assert_ptr_nonnull(json_str(obj, "level"));
-		ck_assert_ptr_nonnull(json_str(obj, "message"));
+		const char *message = json_str(obj, "message");
+		ck_assert_ptr_nonnull(message);
+		/* A state change carries its fields, not only the message. */
+		if (strncmp(message, "state ", 6) == 0) {
+			ck_assert_str_eq(json_str(obj, "state"), "healthy");
+			ck_assert_str_eq(json_str(obj, "previous_state"), "starting");
+			cJSON *code = cJSON_GetObjectItemCaseSensitive(obj, "code");
+			ck_assert_msg(cJSON_IsNumber(code) && code->valuedouble == 200,
+				      "%s", line);
+			changes++;
+		}
 		cJSON_Delete(obj);
 		lines++;
 	}
-	ck_assert_int_ge(lines, 5);
+	ck_assert_int_ge(lines, 3);
+	ck_assert_int_eq(changes, 1);
 	free(log);
 	unlink(daemon_.log_path);
 
-	/* Under journald (JOURNAL_STREAM set): <N> priority prefixes. */
+	/* JOURNAL_STREAM inherited from a parent, naming another stream than
+	 * stderr (here a file): plain lines, no `<N>` prefixes. The journal's
+	 * own path is test-journal's. */
 	const char *const env[] = { "JOURNAL_STREAM=8:12345", NULL };
 	const char *const args[] = { "--api-url=https://127.0.0.1:1", "--timeout=300ms",
 				     "--interval=1s", NULL };
@@ -386,10 +399,12 @@ START_TEST(log_formats_json_and_journal)
 	log = daemon_log(&daemon_);
 	/* The whole first line: a prefix would pass a wrong priority or
 	 * version. */
-	const char *first = "<6>intercom-healthd " HEALTHD_VERSION " starting\n";
+	const char *first = "intercom-healthd: info: intercom-healthd " HEALTHD_VERSION
+			    " starting\n";
 	ck_assert_msg(strncmp(log, first, strlen(first)) == 0, "%s", log);
-	ck_assert_msg(strstr(log, "\n<6>state starting -> unhealthy: connection failed"),
-		      "%s", log);
+	ck_assert_msg(strstr(log, "\nintercom-healthd: info: state starting -> unhealthy: "
+			     "connection failed"), "%s", log);
+	ck_assert_msg(!strstr(log, "<6>") && !strstr(log, "<4>"), "%s", log);
 	free(log);
 	unlink(daemon_.log_path);
 }
