@@ -7,6 +7,7 @@
 #include <stdint.h>
 
 #include "classify.h"
+#include "history.h"
 #include "probe_result.h"
 #include "settings.h"
 
@@ -70,6 +71,7 @@ struct health_params {
 	int64_t stale_after_ms;
 	bool status_page_enabled;  /* status_url is set */
 	bool webhook_enabled;      /* webhook_url is set */
+	int history_size;          /* probes kept for /history; 0 keeps none */
 };
 
 /* The parameters for s. */
@@ -112,7 +114,14 @@ struct health_snapshot {
 
 	struct status_page_info status_page;
 	struct webhook_info webhook;
+
+	/* Probes the store's history keeps (health_store_init()); 0: none. */
+	int history_size;
 };
+
+/* New parameters for a running snapshot (a reload), at monotonic now. */
+void health_reconfigure(struct health_snapshot *s, const struct health_params *p,
+			int64_t now_mono_ms);
 
 /* What a request sees at time now: the snapshot, with staleness applied. */
 struct health_view {
@@ -186,6 +195,10 @@ struct health_store {
 	 * holding an answer rendered from generation N knows whether it is
 	 * still current without copying anything. */
 	atomic_uint_fast64_t generation;
+	/* Recent probes and transitions (history.h), recorded by
+	 * health_store_publish() from the snapshots it is given, under
+	 * `lock`. NULL when the snapshot asked for none. */
+	struct history *history;
 };
 
 void health_store_init(struct health_store *store,
@@ -198,5 +211,17 @@ uint64_t health_store_read(struct health_store *store,
 			   struct health_snapshot *out);
 /* The generation of the latest snapshot, without copying it. */
 uint64_t health_store_generation(struct health_store *store);
+
+/* history: the probes the store's history holds at most (0: none). */
+size_t health_store_history_capacity(struct health_store *store);
+/*
+ * Copies the latest snapshot into out and, in the same instant, the
+ * history into copy (made with history_create() of at least
+ * health_store_history_capacity(); NULL, or a store without history,
+ * copies none). Returns the generation.
+ */
+uint64_t health_store_read_history(struct health_store *store,
+				   struct health_snapshot *out,
+				   struct history *copy);
 
 #endif

@@ -22,6 +22,15 @@ struct http_server *http_server_start(const struct settings *s,
 				      int listen_fd, char **err);
 
 /*
+ * Serves with s (borrowed, as for http_server_start()) from now on: a
+ * reload. Returns once no request renders with the old settings any more,
+ * so the caller may free them. The listening socket, threads and limits
+ * stay as they were started.
+ */
+void http_server_reconfigure(struct http_server *server,
+			     const struct settings *s);
+
+/*
  * Binds and listens on s->listen_host:s->listen_port. Returns the socket
  * or a negative errno with *err (naming the `listen` setting).
  */

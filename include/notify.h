@@ -10,11 +10,15 @@
  * libsystemd), so callers never check.
  */
 
-/* READY=1 with a STATUS= line. */
+/* READY=1 with a STATUS= line (none when status is NULL: the status the
+ * probe worker last set stays, as after a reload). */
 void notify_ready(const char *status);
 
 /* STATUS= line only. */
 void notify_status(const char *status);
+
+/* A reload begins: RELOADING=1 with MONOTONIC_USEC; notify_ready() ends it. */
+void notify_reloading(void);
 
 /* STOPPING=1. */
 void notify_stopping(void);

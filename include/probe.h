@@ -1,6 +1,7 @@
 #ifndef INCLUDE_PROBE_H
 #define INCLUDE_PROBE_H
 
+#include <stdbool.h>
 #include <stdint.h>
 
 #include "health.h"
@@ -31,6 +32,14 @@ void probe_worker_set_heartbeat(struct probe_worker *w, int64_t ms);
 
 /* Starts the thread; the first probe goes out at once. 0 or -errno. */
 int probe_worker_start(struct probe_worker *w);
+
+/*
+ * Hands the worker new settings s (borrowed; must outlive the worker or
+ * the next reconfigure) and waits, up to 10 s, until its thread has
+ * switched to them. Returns false when it has not (a wedged worker):
+ * then the old settings may still be in use and must not be freed.
+ */
+bool probe_worker_reconfigure(struct probe_worker *w, const struct settings *s);
 
 /* Asks the worker to re-read the token file before its next probe
  * (SIGHUP). Async-signal-unsafe; call from a normal thread. */

@@ -40,6 +40,7 @@ health_params_init(struct health_params *p, const struct settings *s)
 		.stale_after_ms = s->stale_after_ms,
 		.status_page_enabled = s->status_url != NULL,
 		.webhook_enabled = s->webhook_url != NULL,
+		.history_size = s->history_size,
 	};
 }
 
@@ -56,6 +57,23 @@ health_init(struct health_snapshot *s, const struct health_params *p,
 	s->stale_at_mono_ms = now_mono_ms + p->stale_after_ms;
 	s->status_page.enabled = p->status_page_enabled;
 	s->webhook.enabled = p->webhook_enabled;
+	s->history_size = p->history_size;
+}
+
+void
+health_reconfigure(struct health_snapshot *s, const struct health_params *p,
+		   int64_t now_mono_ms)
+{
+	/* A side check turned off forgets what it last saw; one turned on
+	 * shows "not checked yet" until its first answer. */
+	if (s->status_page.enabled != p->status_page_enabled)
+		s->status_page = (struct status_page_info){
+			.enabled = p->status_page_enabled };
+	if (s->webhook.enabled != p->webhook_enabled)
+		s->webhook = (struct webhook_info){ .enabled = p->webhook_enabled };
+	/* The probe loop gets the new stale_after in full from now, as at
+	 * start-up: a longer interval must not turn /livez stale at once. */
+	s->stale_at_mono_ms = now_mono_ms + p->stale_after_ms;
 }
 
 static void
@@ -305,12 +323,69 @@ health_store_init(struct health_store *store,
 	pthread_mutex_init(&store->lock, NULL);
 	store->snapshot = *initial;
 	atomic_init(&store->generation, 1);
+	/* All of the history's memory, once: recording never allocates. */
+	store->history = initial->history_size > 0 ?
+		history_create((size_t)initial->history_size) : NULL;
 }
 
 void
 health_store_finish(struct health_store *store)
 {
 	pthread_mutex_destroy(&store->lock);
+	history_destroy(store->history);
+	store->history = NULL;
+}
+
+/* ---- history: what changed between two published snapshots */
+
+/*
+ * Records into h what s adds to before, the snapshot published last: the
+ * probe it finished (probes_total moved) and the change of the reported
+ * state it made. Comparing published snapshots keeps every record in one
+ * place, where the state already is, and the status-page and webhook
+ * publishes in between add nothing.
+ */
+static void
+record_history(struct history *h, const struct health_snapshot *before,
+	       const struct health_snapshot *s)
+{
+	if (s->probes_total == before->probes_total || !s->probed)
+		return;
+
+	const struct probe_result *r = &s->last;
+	struct history_probe p = {
+		.at_ms = r->finished_ms,
+		.latency_ms = r->latency_ms,
+		.http_status = r->transport == PROBE_TRANSPORT_OK ? r->http_status : 0,
+		.raw = s->last_state,
+		.state = s->state,
+		.has_quota = r->rate_limit.has_remaining,
+		.quota_remaining = r->rate_limit.remaining,
+		.quota_limit = r->rate_limit.has_limit ? r->rate_limit.limit : 0,
+	};
+	/* s->error is this probe's own text unless it was healthy (then a
+	 * held bad state keeps the older reason, which is not this probe's). */
+	history_set_reason(p.reason, sizeof(p.reason),
+			   s->last_state == HEALTH_HEALTHY ? "" : s->error);
+	history_add_probe(h, &p);
+
+	/* The first probe sets the state; it moves from nothing. */
+	if (!before->probed || before->state == s->state)
+		return;
+	struct history_transition t = {
+		.at_ms = r->finished_ms,
+		.from = before->state,
+		.to = s->state,
+	};
+	if (s->error[0])
+		history_set_reason(t.reason, sizeof(t.reason), s->error);
+	else if (p.http_status > 0)
+		snprintf(t.reason, sizeof(t.reason), "%ld in %lld ms",
+			 p.http_status, (long long)p.latency_ms);
+	else
+		snprintf(t.reason, sizeof(t.reason), "probe finished in %lld ms",
+			 (long long)p.latency_ms);
+	history_add_transition(h, &t);
 }
 
 void
@@ -318,6 +393,8 @@ health_store_publish(struct health_store *store,
 		     const struct health_snapshot *s)
 {
 	pthread_mutex_lock(&store->lock);
+	if (store->history)
+		record_history(store->history, &store->snapshot, s);
 	store->snapshot = *s;
 	atomic_fetch_add(&store->generation, 1);
 	pthread_mutex_unlock(&store->lock);
@@ -337,4 +414,24 @@ uint64_t
 health_store_generation(struct health_store *store)
 {
 	return atomic_load(&store->generation);
+}
+
+size_t
+health_store_history_capacity(struct health_store *store)
+{
+	/* Set once in health_store_init(): no lock needed. */
+	return store->history ? store->history->capacity : 0;
+}
+
+uint64_t
+health_store_read_history(struct health_store *store,
+			  struct health_snapshot *out, struct history *copy)
+{
+	pthread_mutex_lock(&store->lock);
+	*out = store->snapshot;
+	if (copy && store->history)
+		history_copy(copy, store->history);
+	uint64_t generation = atomic_load(&store->generation);
+	pthread_mutex_unlock(&store->lock);
+	return generation;
 }

@@ -19,6 +19,7 @@
 #include "http.h"
 #include "log.h"
 #include "mem.h"
+#include "page.h"
 #include "render.h"
 
 /*
@@ -39,6 +40,9 @@ enum variant {
 	VARIANT_READYZ,
 	VARIANT_LIVEZ,
 	VARIANT_METRICS,
+	/* /history and /: one render per snapshot generation (see serve()). */
+	VARIANT_HISTORY,
+	VARIANT_PAGE,
 	VARIANT_COUNT,
 };
 
@@ -54,6 +58,9 @@ struct cached_reply {
 	uint64_t generation;
 	int64_t ms;
 	unsigned int status;
+	/* VARIANT_HISTORY, VARIANT_PAGE: monotonic ms the answer holds
+	 * until in its generation (the page turns stale at stale_at). */
+	int64_t until_mono_ms;
 };
 
 struct http_server {
@@ -61,9 +68,13 @@ struct http_server {
 	/* Set once serving: from then on MHD speaks of single bad requests,
 	 * which any client can cause, so they must not flood the log. */
 	atomic_bool serving;
+	/* settings, info and page_info change on a reload: held for
+	 * reading while rendering, for writing while swapped. */
+	pthread_rwlock_t settings_lock;
 	const struct settings *settings;
 	struct health_store *store;
 	struct render_info info;
+	struct page_info page_info;
 
 	/* Held only to look up or swap a cached reply, never to render. */
 	pthread_mutex_t cache_lock;
@@ -167,13 +178,66 @@ ready_status(const struct http_server *server, const struct health_view *v)
 	return MHD_HTTP_SERVICE_UNAVAILABLE;
 }
 
-/* Renders variant from the latest snapshot. */
+/* ---- /history and the status page */
+
+/*
+ * /history or /, from the snapshot and the history copied in one instant.
+ * Neither depends on the millisecond: one render serves a whole snapshot
+ * generation (a probe interval), which matters for a history of up to
+ * 100000 probes. The page shows the view's state, so it holds only until
+ * the snapshot turns stale; *until_mono says when that is.
+ */
 static struct MHD_Response *
-render(struct http_server *server, enum variant variant, int64_t now,
-       uint64_t *generation, unsigned int *status)
+render_history_variant(struct http_server *server, enum variant variant,
+		       int64_t now, uint64_t *generation, unsigned int *status,
+		       int64_t *until_mono)
 {
 	struct health_snapshot snap;
 	struct health_view view;
+	size_t capacity = health_store_history_capacity(server->store);
+	struct history *copy = capacity ? history_create(capacity) : NULL;
+	*generation = health_store_read_history(server->store, &snap, copy);
+	health_view(&snap, clock_mono_ms(), &view);
+	*status = MHD_HTTP_OK;
+	*until_mono = view.stale ? INT64_MAX : snap.stale_at_mono_ms;
+
+	size_t len = 0;
+	char *body;
+	struct MHD_Response *resp;
+	if (variant == VARIANT_HISTORY) {
+		*until_mono = INT64_MAX;
+		if (copy) {
+			body = history_render_json(copy, &len);
+		} else {
+			body = xstrdup("{\"historySize\":0,\"probes\":[],\"transitions\":[]}");
+			len = strlen(body);
+		}
+		resp = make_response(body, len, "application/json", false);
+	} else {
+		body = page_render(&snap, &view, copy, &server->page_info, now, &len);
+		resp = make_response(body, len, "text/html; charset=utf-8", false);
+		/* No script, nothing fetched: the page cannot be turned
+		 * against its reader even if an escape were missed. */
+		MHD_add_response_header(resp, "Content-Security-Policy",
+					"default-src 'none'; style-src 'unsafe-inline'; "
+					"img-src data:");
+	}
+	MHD_add_response_header(resp, "X-Content-Type-Options", "nosniff");
+	history_destroy(copy);
+	return resp;
+}
+
+/* Renders variant from the latest snapshot. */
+static struct MHD_Response *
+render(struct http_server *server, enum variant variant, int64_t now,
+       uint64_t *generation, unsigned int *status, int64_t *until_mono)
+{
+	struct health_snapshot snap;
+	struct health_view view;
+	*until_mono = 0;
+	if (variant == VARIANT_HISTORY || variant == VARIANT_PAGE)
+		return render_history_variant(server, variant, now, generation,
+					      status, until_mono);
 	*generation = health_store_read(server->store, &snap);
 	health_view(&snap, clock_mono_ms(), &view);
 	*status = ready_status(server, &view);
@@ -214,6 +278,8 @@ render(struct http_server *server, enum variant variant, int64_t now,
 		body = render_metrics(&snap, &view, &server->info, &len);
 		return make_response(body, len,
 				     "text/plain; version=0.0.4; charset=utf-8", false);
+	case VARIANT_HISTORY:
+	case VARIANT_PAGE:
 	case VARIANT_COUNT:
 		break;
 	}
@@ -228,8 +294,14 @@ serve(struct http_server *server, struct MHD_Connection *c, enum variant variant
 	uint64_t current = health_store_generation(server->store);
 	enum MHD_Result ret;
 
+	/* /history and / hold for their generation (until it turns stale);
+	 * the rest carry a millisecond timestamp. */
+	bool per_generation = variant == VARIANT_HISTORY || variant == VARIANT_PAGE;
+	int64_t now_mono = per_generation ? clock_mono_ms() : 0;
+
 	pthread_mutex_lock(&server->cache_lock);
-	if (slot->response && slot->generation == current && slot->ms == now) {
+	if (slot->response && slot->generation == current &&
+	    (per_generation ? now_mono <= slot->until_mono_ms : slot->ms == now)) {
 		/* Queuing takes a reference under the lock, so a swap by
 		 * another thread cannot free it under us. */
 		ret = MHD_queue_response(c, slot->status, slot->response);
@@ -240,7 +312,11 @@ serve(struct http_server *server, struct MHD_Connection *c, enum variant variant
 
 	uint64_t generation;
 	unsigned int status;
-	struct MHD_Response *resp = render(server, variant, now, &generation, &status);
+	int64_t until_mono;
+	pthread_rwlock_rdlock(&server->settings_lock);
+	struct MHD_Response *resp = render(server, variant, now, &generation, &status,
+					   &until_mono);
+	pthread_rwlock_unlock(&server->settings_lock);
 	ret = MHD_queue_response(c, status, resp);
 
 	pthread_mutex_lock(&server->cache_lock);
@@ -249,7 +325,8 @@ serve(struct http_server *server, struct MHD_Connection *c, enum variant variant
 	if (!slot->response || generation > slot->generation ||
 	    (generation == slot->generation && now >= slot->ms)) {
 		struct MHD_Response *old = slot->response;
-		*slot = (struct cached_reply){ resp, generation, now, status };
+		*slot = (struct cached_reply){ resp, generation, now, status,
+					       until_mono };
 		resp = old;
 	}
 	pthread_mutex_unlock(&server->cache_lock);
@@ -311,6 +388,8 @@ enum route {
 	ROUTE_READYZ,
 	ROUTE_LIVEZ,
 	ROUTE_METRICS,
+	ROUTE_HISTORY,
+	ROUTE_PAGE,
 };
 
 static enum route
@@ -324,6 +403,8 @@ find_route(const char *path)
 		{ "/readyz", ROUTE_READYZ },
 		{ "/livez", ROUTE_LIVEZ },
 		{ "/metrics", ROUTE_METRICS },
+		{ "/history", ROUTE_HISTORY },
+		{ "/", ROUTE_PAGE },
 	};
 	for (size_t i = 0; i < sizeof(routes) / sizeof(routes[0]); i++)
 		if (strcmp(path, routes[i].path) == 0)
@@ -343,6 +424,10 @@ variant_of(struct MHD_Connection *c, enum route route)
 		return VARIANT_READYZ;
 	case ROUTE_LIVEZ:
 		return VARIANT_LIVEZ;
+	case ROUTE_HISTORY:
+		return VARIANT_HISTORY;
+	case ROUTE_PAGE:
+		return VARIANT_PAGE;
 	case ROUTE_METRICS:
 	case ROUTE_NONE:
 		break;
@@ -462,7 +547,37 @@ free_server(struct http_server *server)
 	if (server->not_allowed)
 		MHD_destroy_response(server->not_allowed);
 	pthread_mutex_destroy(&server->cache_lock);
+	pthread_rwlock_destroy(&server->settings_lock);
 	free(server);
+}
+
+/* What the server reads of s. Under settings_lock once serving. */
+static void
+configure(struct http_server *server, const struct settings *s)
+{
+	server->settings = s;
+	render_info_init(&server->info, s);
+	server->page_info = (struct page_info){
+		.version = server->info.version,
+		.api_url = s->api_url,
+		.interval_ms = s->interval_ms,
+	};
+}
+
+void
+http_server_reconfigure(struct http_server *server, const struct settings *s)
+{
+	pthread_rwlock_wrlock(&server->settings_lock);
+	configure(server, s);
+	pthread_rwlock_unlock(&server->settings_lock);
+	/* Cached answers were rendered with the old settings. */
+	pthread_mutex_lock(&server->cache_lock);
+	for (int i = 0; i < VARIANT_COUNT; i++) {
+		if (server->cache[i].response)
+			MHD_destroy_response(server->cache[i].response);
+		server->cache[i] = (struct cached_reply){ 0 };
+	}
+	pthread_mutex_unlock(&server->cache_lock);
 }
 
 struct http_server *
@@ -472,11 +587,11 @@ http_server_start(const struct settings *s, struct health_store *store,
 	struct http_server *server = xcalloc(1, sizeof(*server));
 	atomic_init(&server->serving, false);
 	pthread_mutex_init(&server->cache_lock, NULL);
-	server->settings = s;
+	pthread_rwlock_init(&server->settings_lock, NULL);
 	server->store = store;
-	render_info_init(&server->info, s);
+	configure(server, s);
 	server->not_found = make_static(
-		"not found; endpoints: /health /readyz /livez /metrics\n", NULL);
+		"not found; endpoints: / /health /readyz /livez /metrics /history\n", NULL);
 	server->not_allowed = make_static("method not allowed; use GET or HEAD\n",
 					  "GET, HEAD");
 

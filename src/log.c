@@ -165,6 +165,7 @@ send_journal(enum log_level level, const char *message,
 }
 #endif
 
+__attribute__((format(printf, 3, 0)))
 static void
 emit(enum log_level level, const struct log_event *ev, const char *fmt,
      va_list ap)

@@ -1,5 +1,7 @@
+#include <inttypes.h>
 #include <stdio.h>
 #include <stdlib.h>
+#include <time.h>
 
 #include "config.h"
 #include "log.h"
@@ -11,7 +13,21 @@
 void
 notify_ready(const char *status)
 {
-	sd_notifyf(0, "READY=1\nSTATUS=%s", status);
+	if (status)
+		sd_notifyf(0, "READY=1\nSTATUS=%s", status);
+	else
+		sd_notify(0, "READY=1");
+}
+
+void
+notify_reloading(void)
+{
+	/* MONOTONIC_USEC ties the RELOADING=1 to this reload, so that
+	 * systemd waits for the READY=1 that ends it, not an older one. */
+	struct timespec ts;
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	uint64_t usec = (uint64_t)ts.tv_sec * 1000000 + (uint64_t)ts.tv_nsec / 1000;
+	sd_notifyf(0, "RELOADING=1\nMONOTONIC_USEC=%" PRIu64, usec);
 }
 
 void
@@ -58,6 +74,11 @@ void
 notify_ready(const char *status)
 {
 	(void)status;
+}
+
+void
+notify_reloading(void)
+{
 }
 
 void

@@ -35,6 +35,11 @@ struct probe_worker {
 	bool started;
 	atomic_bool stopping;
 	atomic_bool reload;
+	/* New settings handed over by probe_worker_reconfigure(), taken by
+	 * the worker thread at the top of its loop. */
+	pthread_mutex_t pending_lock;
+	pthread_cond_t pending_taken;
+	const struct settings *pending;
 	atomic_int_fast64_t heartbeat_ms;
 
 	/* Secret. Owned by the worker thread once it runs. */
@@ -75,6 +80,8 @@ probe_worker_create(const struct settings *s, struct health_store *store,
 
 	atomic_init(&w->stopping, false);
 	atomic_init(&w->reload, false);
+	pthread_mutex_init(&w->pending_lock, NULL);
+	pthread_cond_init(&w->pending_taken, NULL);
 	atomic_init(&w->heartbeat_ms, clock_mono_ms());
 	schedule_init(&w->schedule, s->interval_ms, s->status_interval_ms, MAX_POLL_MS,
 		      (unsigned int)(clock_real_ms() ^ getpid()), clock_mono_ms());
@@ -345,6 +352,93 @@ test_wedge(struct probe_worker *w)
 }
 #endif
 
+static void
+drop_request(struct probe_worker *w, struct request *req, bool *busy);
+
+static bool
+same_string(const char *a, const char *b)
+{
+	return a == b || (a && b && strcmp(a, b) == 0);
+}
+
+/*
+ * Switches to new settings (a reload). Requests under way finish as they
+ * were made, unless the CA bundle they point to changes; a changed API or
+ * interval sends the next probe at once, so that the new settings show in
+ * /health without waiting out the old interval. A reload that changes
+ * nothing costs no Intercom call.
+ */
+static void
+apply_settings(struct probe_worker *w, const struct settings *s)
+{
+	const struct settings *old = w->settings;
+	bool new_ca = !same_string(old->ca_file, s->ca_file);
+	bool new_token = s->token && strcmp(s->token, w->token) != 0;
+	bool new_api = new_ca || new_token || strcmp(old->api_url, s->api_url) != 0 ||
+		       strcmp(old->probe_path, s->probe_path) != 0 ||
+		       strcmp(old->api_version, s->api_version) != 0 ||
+		       old->timeout_ms != s->timeout_ms ||
+		       old->interval_ms != s->interval_ms ||
+		       old->degraded_latency_ms != s->degraded_latency_ms ||
+		       old->rate_limit_low != s->rate_limit_low;
+	bool new_side = new_ca || !same_string(old->status_url, s->status_url) ||
+			!same_string(old->webhook_url, s->webhook_url) ||
+			old->status_interval_ms != s->status_interval_ms;
+
+	if (new_ca) {
+		struct curl_blob ca = { 0 };
+		char *err = NULL;
+		if (request_load_ca(s->ca_file, &ca, &err) == 0) {
+			/* In-flight requests point into the old bundle. */
+			drop_request(w, &w->api, &w->api_busy);
+			drop_request(w, &w->page, &w->page_busy);
+			drop_request(w, &w->hook, &w->hook_busy);
+			free(w->ca.data);
+			w->ca = ca;
+		} else {
+			log_warning("ca_file: %s; keeping the CA bundle already loaded",
+				    err ? err : "cannot load");
+			free(err);
+		}
+	}
+	if (new_token) {
+		secret_free(w->token);
+		w->token = secret_dup(s->token);
+		if (s->token_file)
+			log_info("token reloaded from %s", s->token_file);
+		else
+			log_info("token replaced by the reloaded settings");
+	}
+	w->token_stat_valid = s->token_file && stat(s->token_file, &w->token_stat) == 0;
+
+	w->settings = s;
+	health_params_init(&w->params, s);
+	int64_t now = clock_mono_ms();
+	w->schedule.interval_ms = s->interval_ms;
+	w->schedule.side_interval_ms = s->status_interval_ms;
+	if (new_api && w->schedule.next_api_ms > now)
+		w->schedule.next_api_ms = now;
+	if (new_side && w->schedule.next_side_ms > now)
+		w->schedule.next_side_ms = now;
+	if (old->stale_after_ms != s->stale_after_ms ||
+	    !same_string(old->status_url, s->status_url) ||
+	    !same_string(old->webhook_url, s->webhook_url))
+		health_reconfigure(&w->snap, &w->params, now);
+	health_store_publish(w->store, &w->snap);
+}
+
+static void
+take_pending(struct probe_worker *w)
+{
+	pthread_mutex_lock(&w->pending_lock);
+	if (w->pending) {
+		apply_settings(w, w->pending);
+		w->pending = NULL;
+		pthread_cond_broadcast(&w->pending_taken);
+	}
+	pthread_mutex_unlock(&w->pending_lock);
+}
+
 static void *
 worker_main(void *data)
 {
@@ -355,6 +449,7 @@ worker_main(void *data)
 #ifdef HEALTHD_TEST_HOOKS
 		test_wedge(w);
 #endif
+		take_pending(w);
 		now = clock_mono_ms();
 		atomic_store(&w->heartbeat_ms, now);
 		/* SIGHUP: now, not at the next probe, which a back-off may
@@ -411,6 +506,26 @@ probe_worker_set_heartbeat(struct probe_worker *w, int64_t ms)
 	w->schedule.max_poll_ms = ms < 10 ? 10 : ms < MAX_POLL_MS ? ms : MAX_POLL_MS;
 }
 
+bool
+probe_worker_reconfigure(struct probe_worker *w, const struct settings *s)
+{
+	/* A worker that turns at all takes them within a second (its
+	 * longest sleep); a wedged one keeps them pending. */
+	struct timespec deadline;
+	clock_gettime(CLOCK_REALTIME, &deadline);
+	deadline.tv_sec += 10;
+	pthread_mutex_lock(&w->pending_lock);
+	w->pending = s;
+	curl_multi_wakeup(w->multi);
+	int r = 0;
+	while (w->pending == s && r == 0)
+		r = pthread_cond_timedwait(&w->pending_taken, &w->pending_lock,
+					   &deadline);
+	bool taken = w->pending != s;
+	pthread_mutex_unlock(&w->pending_lock);
+	return taken;
+}
+
 void
 probe_worker_reload_token(struct probe_worker *w)
 {
@@ -457,5 +572,7 @@ probe_worker_destroy(struct probe_worker *w)
 		curl_multi_cleanup(w->multi);
 	secret_free(w->token);
 	free(w->ca.data);
+	pthread_mutex_destroy(&w->pending_lock);
+	pthread_cond_destroy(&w->pending_taken);
 	free(w);
 }

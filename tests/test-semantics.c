@@ -592,6 +592,89 @@ START_TEST(systemd_notify_ready_status_watchdog_stopping)
 }
 END_TEST
 
+static void
+write_config(const char *path, const char *text)
+{
+	FILE *f = fopen(path, "w");
+	ck_assert_ptr_nonnull(f);
+	fputs(text, f);
+	ck_assert_int_eq(fclose(f), 0);
+}
+
+START_TEST(reload_applies_config_or_keeps_it)
+{
+	char sock[512], sock_env[600], conf[512], conf_flag[600];
+	int fd = notify_socket(sock, sizeof(sock));
+	snprintf(sock_env, sizeof(sock_env), "NOTIFY_SOCKET=%s", sock);
+	harness_path(conf, sizeof(conf), "reload.conf");
+	snprintf(conf_flag, sizeof(conf_flag), "--config=%s", conf);
+	write_config(conf, "interval = 30s\ntimeout = 2s\ndegraded_latency = 3s\n");
+	/* 50 ms answers: fast for 3 s, slow for the 20 ms set below. */
+	fake_set(&harness_fake, "delay_ms=50");
+
+	const char *const args[] = { conf_flag, NULL };
+	const char *const env[] = { sock_env, NULL };
+	daemon_start_fake_env(&daemon_, &harness_fake, NULL, args, env);
+	cJSON_Delete(wait_health(&daemon_, pred_status, "healthy", 5000, "healthy"));
+	free(notify_wait(fd, notify_has, "READY=1", 5000, "READY=1"));
+	long probes = fake_requests(&harness_fake, "me");
+
+	/* A threshold from the file takes effect at once: the next probe
+	 * goes out now, not 30 s later, and classifies it slow. The reload
+	 * is announced to systemd as RELOADING=1 with MONOTONIC_USEC, ended
+	 * by READY=1. */
+	write_config(conf, "interval = 30s\ntimeout = 2s\ndegraded_latency = 20ms\n"
+			   "log_level = debug\n");
+	ck_assert_int_eq(kill(daemon_.pid, SIGHUP), 0);
+	char *got = notify_wait(fd, notify_has, "READY=1", 5000, "READY=1 after a reload");
+	char *reloading = strstr(got, "RELOADING=1");
+	ck_assert_msg(reloading && strstr(reloading, "MONOTONIC_USEC=") &&
+		      strstr(reloading, "READY=1"), "%s", got);
+	free(got);
+	cJSON_Delete(wait_health(&daemon_, pred_status, "degraded", 5000,
+				 "degraded under the reloaded threshold"));
+	ck_assert_int_eq(fake_requests(&harness_fake, "me"), probes + 1);
+	wait_log(&daemon_, "reloaded the settings from", 1, 2000);
+	/* log_level = debug is in force: the reload's settings come with
+	 * their details. */
+	wait_log(&daemon_, "debug: degraded_latency: 20ms", 1, 2000);
+
+	/* A bad file: one line saying so, the running settings kept, the
+	 * daemon still serving (and systemd told the reload is over). */
+	write_config(conf, "interval = banana\n");
+	ck_assert_int_eq(kill(daemon_.pid, SIGHUP), 0);
+	wait_log(&daemon_, "keeping the running settings", 1, 5000);
+	free(notify_wait(fd, notify_has, "READY=1", 5000, "READY=1 after a bad reload"));
+	char *log = daemon_log(&daemon_);
+	ck_assert_msg(strstr(log, "reload: interval:"), "%s", log);
+	free(log);
+	long status = 0;
+	cJSON *doc = get_health(&daemon_, &status);
+	ck_assert_str_eq(json_str(doc, "status"), "degraded");
+	cJSON_Delete(doc);
+
+	/* history_size is fixed at start: the reload says so and keeps
+	 * the running value. The API settings are as they were: no probe. */
+	write_config(conf, "interval = 30s\ntimeout = 2s\ndegraded_latency = 20ms\n"
+			   "history_size = 50\n");
+	ck_assert_int_eq(kill(daemon_.pid, SIGHUP), 0);
+	wait_log(&daemon_, "history_size changed; that takes a restart", 1, 5000);
+	wait_log(&daemon_, "reloaded the settings from", 2, 5000);
+	doc = get_health(&daemon_, &status);
+	ck_assert_str_eq(json_str(doc, "status"), "degraded");
+	cJSON_Delete(doc);
+	ck_assert_int_eq(fake_requests(&harness_fake, "me"), probes + 1);
+
+	ck_assert_int_eq(daemon_signal_wait(&daemon_, SIGTERM, 5000), 0);
+	log = daemon_log(&daemon_);
+	assert_no_secret(log, strlen(log), "log");
+	free(log);
+	close(fd);
+	unlink(sock);
+	unlink(conf);
+}
+END_TEST
+
 START_TEST(clock_steps_neither_fail_nor_fake_liveness)
 {
 	/* The wall clock jumps an hour ahead, then a day back: staleness
@@ -660,6 +743,7 @@ main(void)
 		  HARNESS_TIMING },
 		{ "systemd notify", systemd_notify_ready_status_watchdog_stopping },
 		{ "clock steps", clock_steps_neither_fail_nor_fake_liveness },
+		{ "reload", reload_applies_config_or_keeps_it },
 	};
 	return harness_run("semantics", cases, sizeof(cases) / sizeof(cases[0]));
 }
