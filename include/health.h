@@ -89,6 +89,7 @@ struct health_snapshot {
 	struct probe_result last;
 	bool last_success;              /* `last` was a 2xx */
 	struct rate_limit rate_limit;   /* last headers seen, any probe */
+	int64_t rate_limit_seen_ms;     /* realtime of the probe that sent them */
 	bool quota_low;                 /* rate_limit is below rate_limit_low */
 	int64_t last_success_ms;        /* finished_ms of the last 2xx, 0 never */
 	int consecutive_failures;       /* raw probes not healthy, in a row */

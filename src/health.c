@@ -131,8 +131,10 @@ health_record_probe(struct health_snapshot *s, const struct health_params *p,
 	s->last_state = raw;
 	s->authenticated = authenticated;
 	if (r->rate_limit.has_limit || r->rate_limit.has_remaining ||
-	    r->rate_limit.has_reset)
+	    r->rate_limit.has_reset) {
 		s->rate_limit = r->rate_limit;
+		s->rate_limit_seen_ms = r->finished_ms;
+	}
 	/* Recorded once here, so that every reader agrees with the
 	 * classification instead of repeating it. */
 	s->quota_low = classify_quota_low(&s->rate_limit, p->classify.rate_limit_low);

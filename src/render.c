@@ -270,8 +270,11 @@ put_intercom_service(struct buf *b, const struct health_snapshot *s,
 	else
 		put_null_member(b, &first, "latencyMs");
 	put_bool_member(b, &first, "authenticated", v->authenticated);
-	if (rl->has_remaining)
-		put_int_member(b, &first, "rateLimitRemaining", rl->remaining);
+	/* The latest answer's header only: a quota from an older probe is
+	 * history, shown in rateLimit{} with the time it was seen. */
+	if (s->probed && last->rate_limit.has_remaining)
+		put_int_member(b, &first, "rateLimitRemaining",
+			       last->rate_limit.remaining);
 	if (error[0])
 		put_str_member(b, &first, "error", error, SIZE_MAX);
 
@@ -300,6 +303,9 @@ put_intercom_service(struct buf *b, const struct health_snapshot *s,
 		if (rl->has_reset)
 			put_time_member(b, &rl_first, "resetAt", true,
 					rl->reset * 1000);
+		if (s->rate_limit_seen_ms > 0)
+			put_time_member(b, &rl_first, "seenAt", true,
+					s->rate_limit_seen_ms);
 		buf_append(b, "}", 1);
 	}
 	if (s->backoff_until_ms > now_ms)

@@ -90,6 +90,8 @@ set_rate_limit(int64_t limit, int64_t remaining, int64_t reset)
 	snap.rate_limit.limit = limit;
 	snap.rate_limit.remaining = remaining;
 	snap.rate_limit.reset = reset;
+	/* From the latest probe. */
+	snap.last.rate_limit = snap.rate_limit;
 }
 
 static void
@@ -388,9 +390,23 @@ START_TEST(health_rate_limit)
 	ck_assert_str_eq(string_member(rl, "resetAt"), "2026-11-26T16:00:10.000Z");
 	cJSON_Delete(root);
 
+	/* The latest answer carried no header: no rateLimitRemaining, but
+	 * the last-known quota stays in rateLimit{} with when it was seen. */
+	memset(&snap.last.rate_limit, 0, sizeof(snap.last.rate_limit));
+	snap.rate_limit_seen_ms = INT64_C(1795708800000);
+	root = health_json(false);
+	ic = intercom_of(root);
+	ck_assert_ptr_null(member(ic, "rateLimitRemaining"));
+	rl = member(ic, "rateLimit");
+	ck_assert_double_eq(number_member(rl, "remaining"), 9990);
+	ck_assert_str_eq(string_member(rl, "seenAt"), "2026-11-26T16:00:00.000Z");
+	cJSON_Delete(root);
+	snap.rate_limit_seen_ms = 0;
+
 	/* Only a limit header: the object has only that member, and no
 	 * rateLimitRemaining. */
 	memset(&snap.rate_limit, 0, sizeof(snap.rate_limit));
+	snap.last.rate_limit = snap.rate_limit;
 	snap.rate_limit.has_limit = true;
 	snap.rate_limit.limit = 500;
 	root = health_json(false);
@@ -405,6 +421,7 @@ START_TEST(health_rate_limit)
 	/* A zero remaining is still a header seen. */
 	snap.rate_limit.has_remaining = true;
 	snap.rate_limit.remaining = 0;
+	snap.last.rate_limit = snap.rate_limit;
 	root = health_json(false);
 	ck_assert_double_eq(number_member(intercom_of(root), "rateLimitRemaining"), 0);
 	cJSON_Delete(root);
