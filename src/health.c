@@ -61,6 +61,15 @@ health_init(struct health_snapshot *s, const struct health_params *p,
 }
 
 void
+health_record_connection(struct health_snapshot *s,
+			 const struct probe_phases *phases, int64_t cert_expiry_s)
+{
+	s->phases = *phases;
+	if (cert_expiry_s > 0)
+		s->cert_expiry_s = cert_expiry_s;
+}
+
+void
 health_reconfigure(struct health_snapshot *s, const struct health_params *p,
 		   int64_t now_mono_ms)
 {

@@ -720,6 +720,34 @@ render_metrics(const struct health_snapshot *s,
 		sample_seconds(&b, "intercom_last_success_timestamp_seconds",
 			       s->last_success_ms);
 
+	if (s->phases.known) {
+		static const char *const names[] = { "dns", "connect", "tls",
+						     "first_byte" };
+		const int64_t us[] = { s->phases.dns_us, s->phases.connect_us,
+				       s->phases.tls_us, s->phases.first_byte_us };
+		metric_header(&b, "intercom_probe_phase_seconds", "gauge",
+			      "Duration of each phase of the last timed probe; "
+			      "dns, connect and tls are 0 on a reused "
+			      "connection" CACHED);
+		for (size_t i = 0; i < sizeof(us) / sizeof(us[0]); i++) {
+			buf_printf(&b, "intercom_probe_phase_seconds{phase=\"%s\"} ",
+				   names[i]);
+			put_float(&b, (double)us[i] / 1e6);
+			buf_append(&b, "\n", 1);
+		}
+		metric_header(&b, "intercom_probe_connection_reused", "gauge",
+			      "1 when the last timed probe reused an open "
+			      "connection" CACHED);
+		sample_int(&b, "intercom_probe_connection_reused", s->phases.reused);
+	}
+	if (s->cert_expiry_s > 0) {
+		metric_header(&b, "intercom_tls_cert_expiry_timestamp_seconds", "gauge",
+			      "Unix time the API's TLS certificate expires, from "
+			      "the last new connection" CACHED);
+		sample_int(&b, "intercom_tls_cert_expiry_timestamp_seconds",
+			   s->cert_expiry_s);
+	}
+
 	metric_header(&b, "intercom_consecutive_failures", "gauge",
 		      "Timed probes in a row that were not healthy" CACHED);
 	sample_int(&b, "intercom_consecutive_failures", s->consecutive_failures);

@@ -13,6 +13,9 @@
 
 #include <check.h>
 #include <curl/curl.h>
+#include <openssl/asn1.h>
+#include <openssl/pem.h>
+#include <openssl/x509.h>
 
 #include "harness.h"
 
@@ -675,6 +678,65 @@ START_TEST(reload_applies_config_or_keeps_it)
 }
 END_TEST
 
+/* The notAfter of the stand-in's certificate, as Unix time. */
+static long long
+stand_in_cert_expiry(void)
+{
+	char path[600];
+	snprintf(path, sizeof(path), "%s/server.pem", getenv("TEST_CERT_DIR"));
+	FILE *f = fopen(path, "r");
+	ck_assert_msg(f, "cannot open %s", path);
+	X509 *cert = PEM_read_X509(f, NULL, NULL, NULL);
+	fclose(f);
+	ck_assert_ptr_nonnull(cert);
+	struct tm tm;
+	ck_assert_int_eq(ASN1_TIME_to_tm(X509_get0_notAfter(cert), &tm), 1);
+	X509_free(cert);
+	return (long long)timegm(&tm);
+}
+
+START_TEST(connection_phases_and_certificate)
+{
+	/* The first probe opens a connection (DNS, TCP and TLS take time),
+	 * the next ones reuse it (those phases are 0), and the ninth opens a
+	 * new one again; the certificate's expiry is read from a handshake. */
+	const char *const args[] = { "--interval=300ms", "--timeout=250ms", NULL };
+	daemon_start_fake(&daemon_, &harness_fake, args);
+	bool fresh_first = false, reused = false, fresh_again = false;
+	long long deadline = now_ms() + 15000;
+	while (!(fresh_first && reused && fresh_again)) {
+		ck_assert_msg(now_ms() < deadline,
+			      "phases not seen: first fresh %d, reused %d, "
+			      "fresh again %d", fresh_first, reused, fresh_again);
+		char *text = metrics_text(&daemon_);
+		double probes = metric_in(text, "intercom_probe_duration_seconds_count");
+		if (probes >= 1) {
+			double again = metric_in(text, "intercom_probe_connection_reused");
+			double dns = metric_in(text, "intercom_probe_phase_seconds{phase=\"dns\"}");
+			double tcp = metric_in(text, "intercom_probe_phase_seconds{phase=\"connect\"}");
+			double tls = metric_in(text, "intercom_probe_phase_seconds{phase=\"tls\"}");
+			double first = metric_in(text,
+				"intercom_probe_phase_seconds{phase=\"first_byte\"}");
+			ck_assert_msg(first > 0, "%s", text);
+			if (again == 0) {
+				ck_assert_msg(tcp > 0 && tls > 0, "%s", text);
+				fresh_first = fresh_first || probes == 1;
+				fresh_again = fresh_again || probes >= 9;
+			} else {
+				ck_assert_msg(dns == 0 && tcp == 0 && tls == 0, "%s", text);
+				reused = true;
+			}
+			ck_assert_int_eq((long long)metric_in(text,
+				"intercom_tls_cert_expiry_timestamp_seconds"),
+				stand_in_cert_expiry());
+		}
+		free(text);
+		sleep_ms(20);
+	}
+	daemon_stop(&daemon_);
+}
+END_TEST
+
 START_TEST(clock_steps_neither_fail_nor_fake_liveness)
 {
 	/* The wall clock jumps an hour ahead, then a day back: staleness
@@ -744,6 +806,8 @@ main(void)
 		{ "systemd notify", systemd_notify_ready_status_watchdog_stopping },
 		{ "clock steps", clock_steps_neither_fail_nor_fake_liveness },
 		{ "reload", reload_applies_config_or_keeps_it },
+		{ "connection phases", connection_phases_and_certificate, 0,
+		  HARNESS_TIMING },
 	};
 	return harness_run("semantics", cases, sizeof(cases) / sizeof(cases[0]));
 }
