@@ -47,6 +47,16 @@ struct probe_result {
 	struct rate_limit rate_limit;
 	int64_t retry_after_s;     /* Retry-After as seconds from now; -1 absent */
 	int64_t server_date_s;     /* Date header, Unix seconds; -1 absent */
+	/* How the transfer went, from curl's cumulative timings: each
+	 * phase's own duration in microseconds (dns, connect, tls 0 on a
+	 * reused connection), and whether curl opened a new connection. */
+	bool phases_known;
+	bool reused;
+	int64_t dns_us, connect_us, tls_us, first_byte_us;
+	/* The server certificate's notAfter, Unix seconds; 0 when unknown
+	 * (no handshake on this transfer, or certinfo not asked for: see
+	 * request_want_certinfo()). */
+	int64_t cert_not_after_s;
 	/* Intercom's errors[0].message or a short reason; "" when none.
 	 * Printable ASCII (0x20..0x7e) on one line, never the token:
 	 * request_complete() makes it so, and everything that copies it

@@ -33,6 +33,8 @@ struct request {
 	/* A copy of the token this request was sent with, owned, only to
 	 * redact echoes of it; NULL if none. */
 	char *secret;
+	/* request_init_post()'s body, owned: curl reads it while sending. */
+	char *post_body;
 };
 
 /*
@@ -52,13 +54,42 @@ int request_load_ca(const char *ca_file, struct curl_blob *blob, char **err);
 void request_init_api(struct request *req, const struct settings *s,
 		     const char *token, const struct curl_blob *ca);
 
+/*
+ * The same for GET {api_url}{path}: preflight reads other paths than the
+ * probe's (/me for the workspace, each of required_paths) with the very
+ * headers the daemon sends.
+ */
+void request_init_api_path(struct request *req, const struct settings *s,
+			   const char *token, const char *path,
+			   const struct curl_blob *ca);
+
+/*
+ * Prepares req for a POST of body[0..len) (copied) to url, with the extra
+ * header lines in headers (NULL-terminated, may be NULL), e.g. a
+ * Content-Type or an X-Hub-Signature. secret (may be NULL) is redacted
+ * from whatever the server answers, as for the token.
+ */
+void request_init_post(struct request *req, const char *url,
+		       const char *body, size_t len,
+		       const char *const *headers, const char *secret,
+		       int64_t timeout_ms, const struct curl_blob *ca);
+
+/*
+ * Asks curl for the certificate chain of this transfer, so that
+ * request_complete() can fill result.cert_not_after_s. Costs a parse of
+ * the chain per handshake; off by default.
+ */
+void request_want_certinfo(struct request *req);
+
 /* Prepares req for a plain GET (head false) or HEAD (head true) of url. */
 void request_init_plain(struct request *req, const char *url, bool head,
 		       int64_t timeout_ms, const struct curl_blob *ca);
 
 /*
  * Fills req->result from curl's code and the response: transport class,
- * status, rate-limit headers, latency, and a printable reason. For a 2xx
+ * status, rate-limit headers, latency, the phases of the transfer, the
+ * certificate's notAfter (with request_want_certinfo()), and a printable
+ * reason. For a 2xx
  * with check_json set, a body that is not a JSON object makes the result
  * a PROBE_TRANSPORT_PROTOCOL failure ("unparseable response").
  */

@@ -46,6 +46,12 @@ bool secret_redact(char *text, size_t size, const char *secret);
 /* Does text contain a fragment of secret, as secret_redact() defines it? */
 bool secret_leaks(const char *text, const char *secret);
 
+/*
+ * secret_redact() for the heap string *text (or NULL), which is replaced
+ * by a larger copy when the masks need room: nothing is cut off.
+ */
+void secret_redact_alloc(char **text, const char *secret);
+
 /* len without the trailing CR and LF bytes of buf[0..len). */
 size_t secret_trim(const char *buf, size_t len);
 

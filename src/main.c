@@ -18,6 +18,7 @@
 #include "log.h"
 #include "mem.h"
 #include "notify.h"
+#include "preflight.h"
 #include "probe.h"
 #include "request.h"
 #include "schedule.h"
@@ -405,6 +406,30 @@ main(int argc, char **argv)
 			return 2;
 		}
 	}
+	/* check: the monitoring-plugin flags (-w, -c, -t, -v, -V) come out
+	 * before the settings loader sees the rest. */
+	struct check_options check_opts = { 0 };
+	/* Static: what argv points into stays reachable until exit. */
+	static char **check_argv;
+	if (cmd == COMMAND_CHECK) {
+		int n = 0;
+		char *err = NULL;
+		if (check_cmd_args(argc - first, argv + first, &check_opts, &n,
+				   &check_argv, &err) < 0) {
+			printf("INTERCOM UNKNOWN - %s\n", err);
+			fprintf(stderr, "intercom-healthd: %s\n", err);
+			free(err);
+			return 3;
+		}
+		argv = check_argv;
+		argc = n;
+		first = 0;
+		if (check_opts.version) {
+			printf("intercom-healthd %s\n", HEALTHD_VERSION);
+			check_cmd_args_free(check_argv);
+			return 0;
+		}
+	}
 	if (has_flag(argc - first, argv + first, "--help") ||
 	    has_flag(argc - first, argv + first, "-h")) {
 		fputs(usage, stdout);
@@ -428,7 +453,12 @@ main(int argc, char **argv)
 	char *err = NULL;
 	int loaded = settings_load(&s, cmd, argc - first, argv + first, environ, &err);
 	scrub_secret_environment();
+	if (loaded == 0 && cmd == COMMAND_CHECK)
+		loaded = check_cmd_validate(&s, &check_opts, &err);
 	if (loaded < 0) {
+		/* A monitoring system reads stdout alone. */
+		if (cmd == COMMAND_CHECK)
+			printf("INTERCOM UNKNOWN - %s\n", err ? err : "invalid settings");
 		fprintf(stderr, "intercom-healthd: %s\n", err ? err : "invalid settings");
 		free(err);
 		settings_finish(&s);
@@ -443,12 +473,11 @@ main(int argc, char **argv)
 		status = serve(&s, &(struct invocation){ argc - first, argv + first });
 		break;
 	case COMMAND_CHECK:
-		status = check_cmd_run(&s);
+		status = check_cmd_run(&s, &check_opts);
 		break;
 	case COMMAND_PREFLIGHT:
 	default:
-		fprintf(stderr, "intercom-healthd: preflight is not built yet\n");
-		status = 2;
+		status = preflight_run(&s);
 		break;
 	}
 

@@ -150,7 +150,7 @@ start_api(struct probe_worker *w)
 	maybe_reload_token(w);
 	request_init_api(&w->api, w->settings, w->token, &w->ca);
 	/* The certificate chain of a new connection, for its expiry. */
-	curl_easy_setopt(w->api.easy, CURLOPT_CERTINFO, 1L);
+	request_want_certinfo(&w->api);
 	if (w->api_started++ % PROBE_FRESH_EVERY == 0)
 		curl_easy_setopt(w->api.easy, CURLOPT_FRESH_CONNECT, 1L);
 	CURLMcode code = curl_multi_add_handle(w->multi, w->api.easy);
@@ -267,52 +267,6 @@ log_reason(struct probe_worker *w, const struct probe_result *r)
 	snprintf(w->logged_error, sizeof(w->logged_error), "%s", w->snap.error);
 }
 
-/* "Expire date: Nov 26 16:00:00 2027 GMT" of the server's certificate
- * (the first in the chain), as Unix time; 0 when the handshake did not
- * happen on this transfer. */
-static int64_t
-cert_expiry(CURL *easy)
-{
-	struct curl_certinfo *ci = NULL;
-	if (curl_easy_getinfo(easy, CURLINFO_CERTINFO, &ci) != CURLE_OK || !ci ||
-	    ci->num_of_certs < 1)
-		return 0;
-	static const char key[] = "Expire date:";
-	for (struct curl_slist *l = ci->certinfo[0]; l; l = l->next) {
-		if (strncmp(l->data, key, sizeof(key) - 1) == 0) {
-			time_t t = curl_getdate(l->data + sizeof(key) - 1, NULL);
-			return t > 0 ? (int64_t)t : 0;
-		}
-	}
-	return 0;
-}
-
-/* Each phase's own duration from curl's cumulative timings. */
-static void
-connection_phases(CURL *easy, struct probe_phases *p)
-{
-	curl_off_t dns = 0, connect = 0, tls = 0, first = 0;
-	long connects = 0;
-	*p = (struct probe_phases){ 0 };
-	if (curl_easy_getinfo(easy, CURLINFO_NAMELOOKUP_TIME_T, &dns) != CURLE_OK ||
-	    curl_easy_getinfo(easy, CURLINFO_CONNECT_TIME_T, &connect) != CURLE_OK ||
-	    curl_easy_getinfo(easy, CURLINFO_APPCONNECT_TIME_T, &tls) != CURLE_OK ||
-	    curl_easy_getinfo(easy, CURLINFO_STARTTRANSFER_TIME_T, &first) != CURLE_OK ||
-	    curl_easy_getinfo(easy, CURLINFO_NUM_CONNECTS, &connects) != CURLE_OK)
-		return;
-	p->known = true;
-	p->reused = connects == 0;
-	curl_off_t ready = tls > connect ? tls : connect > dns ? connect : dns;
-	p->first_byte_us = first > ready ? first - ready : 0;
-	/* On a reused connection curl still counts a few microseconds of
-	 * finding it as "name lookup": nothing was looked up. */
-	if (p->reused)
-		return;
-	p->dns_us = dns;
-	p->connect_us = connect > dns ? connect - dns : 0;
-	p->tls_us = tls > connect ? tls - connect : 0;
-}
-
 static void
 finish_api(struct probe_worker *w, CURLcode code)
 {
@@ -322,9 +276,17 @@ finish_api(struct probe_worker *w, CURLcode code)
 	enum health_state before = w->snap.state;
 	bool first = !w->snap.probed;
 	bool changed = health_record_probe(&w->snap, &w->params, r);
-	struct probe_phases phases;
-	connection_phases(w->api.easy, &phases);
-	health_record_connection(&w->snap, &phases, cert_expiry(w->api.easy));
+	struct probe_phases phases = { 0 };
+	if (r->phases_known)
+		phases = (struct probe_phases){
+			.known = true,
+			.reused = r->reused,
+			.dns_us = r->dns_us,
+			.connect_us = r->connect_us,
+			.tls_us = r->tls_us,
+			.first_byte_us = r->first_byte_us,
+		};
+	health_record_connection(&w->snap, &phases, r->cert_not_after_s);
 
 	int64_t now_mono = clock_mono_ms();
 	int64_t now_real = clock_real_ms();

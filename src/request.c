@@ -3,6 +3,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 #include <time.h>
 
 #include "clock.h"
@@ -137,7 +138,15 @@ void
 request_init_api(struct request *req, const struct settings *s,
 		 const char *token, const struct curl_blob *ca)
 {
-	char *url = xasprintf("%s%s", s->api_url, s->probe_path);
+	request_init_api_path(req, s, token, s->probe_path, ca);
+}
+
+void
+request_init_api_path(struct request *req, const struct settings *s,
+		      const char *token, const char *path,
+		      const struct curl_blob *ca)
+{
+	char *url = xasprintf("%s%s", s->api_url, path);
 	init_common(req, url, s->timeout_ms, ca);
 	free(url);
 	/* The bearer token goes out in clear text nowhere. */
@@ -171,6 +180,101 @@ request_init_plain(struct request *req, const char *url, bool head,
 	if (head)
 		curl_easy_setopt(req->easy, CURLOPT_NOBODY, 1L);
 	req->started_mono_ms = clock_mono_ms();
+}
+
+void
+request_init_post(struct request *req, const char *url, const char *body,
+		  size_t len, const char *const *headers, const char *secret,
+		  int64_t timeout_ms, const struct curl_blob *ca)
+{
+	init_common(req, url, timeout_ms, ca);
+	req->post_body = xmalloc(len + 1);
+	memcpy(req->post_body, body, len);
+	req->post_body[len] = '\0';
+	req->secret = secret_dup(secret);
+	curl_easy_setopt(req->easy, CURLOPT_POST, 1L);
+	curl_easy_setopt(req->easy, CURLOPT_POSTFIELDS, req->post_body);
+	curl_easy_setopt(req->easy, CURLOPT_POSTFIELDSIZE_LARGE, (curl_off_t)len);
+	for (const char *const *h = headers; h && *h; h++) {
+		struct curl_slist *next = curl_slist_append(req->headers, *h);
+		if (!next)
+			mem_oom();
+		req->headers = next;
+	}
+	/* A receiver that answers 100-continue late would cost a second of
+	 * waiting per POST; the bodies are small. */
+	struct curl_slist *next = curl_slist_append(req->headers, "Expect:");
+	if (!next)
+		mem_oom();
+	req->headers = next;
+	curl_easy_setopt(req->easy, CURLOPT_HTTPHEADER, req->headers);
+	req->started_mono_ms = clock_mono_ms();
+}
+
+void
+request_want_certinfo(struct request *req)
+{
+	curl_easy_setopt(req->easy, CURLOPT_CERTINFO, 1L);
+}
+
+/*
+ * "Expire date: Nov 26 16:00:00 2027 GMT" of the server's certificate
+ * (the first in the chain) as Unix time; 0 when there was no handshake on
+ * this transfer or the date does not parse. OpenSSL prints the date in
+ * its own format, which curl_getdate() reads; the value is trimmed first
+ * because some backends pad it.
+ */
+static int64_t
+cert_not_after(CURL *easy)
+{
+	static const char key[] = "Expire date:";
+	struct curl_certinfo *ci = NULL;
+
+	if (curl_easy_getinfo(easy, CURLINFO_CERTINFO, &ci) != CURLE_OK || !ci ||
+	    ci->num_of_certs < 1 || !ci->certinfo)
+		return 0;
+	for (struct curl_slist *l = ci->certinfo[0]; l; l = l->next) {
+		if (!l->data || strncasecmp(l->data, key, sizeof(key) - 1) != 0)
+			continue;
+		char value[64];
+		const char *v = l->data + sizeof(key) - 1;
+		while (*v == ' ' || *v == '\t')
+			v++;
+		snprintf(value, sizeof(value), "%s", v);
+		size_t n = strlen(value);
+		while (n > 0 && (value[n - 1] == ' ' || value[n - 1] == '\r' ||
+				 value[n - 1] == '\n'))
+			value[--n] = '\0';
+		time_t t = curl_getdate(value, NULL);
+		return t > 0 ? (int64_t)t : 0;
+	}
+	return 0;
+}
+
+/* Each phase's own duration from curl's cumulative timings. */
+static void
+record_phases(CURL *easy, struct probe_result *r)
+{
+	curl_off_t dns = 0, connect = 0, tls = 0, first = 0;
+	long connects = 0;
+
+	if (curl_easy_getinfo(easy, CURLINFO_NAMELOOKUP_TIME_T, &dns) != CURLE_OK ||
+	    curl_easy_getinfo(easy, CURLINFO_CONNECT_TIME_T, &connect) != CURLE_OK ||
+	    curl_easy_getinfo(easy, CURLINFO_APPCONNECT_TIME_T, &tls) != CURLE_OK ||
+	    curl_easy_getinfo(easy, CURLINFO_STARTTRANSFER_TIME_T, &first) != CURLE_OK ||
+	    curl_easy_getinfo(easy, CURLINFO_NUM_CONNECTS, &connects) != CURLE_OK)
+		return;
+	r->phases_known = true;
+	r->reused = connects == 0;
+	curl_off_t ready = tls > connect ? tls : connect > dns ? connect : dns;
+	r->first_byte_us = first > ready ? first - ready : 0;
+	/* On a reused connection curl still counts a few microseconds of
+	 * finding it as "name lookup": nothing was looked up. */
+	if (r->reused)
+		return;
+	r->dns_us = dns;
+	r->connect_us = connect > dns ? connect - dns : 0;
+	r->tls_us = tls > connect ? tls - connect : 0;
 }
 
 /* Copies curl's message as a printable single line. */
@@ -274,6 +378,8 @@ request_complete(struct request *req, CURLcode code, bool check_json)
 
 	long status = 0;
 	curl_easy_getinfo(req->easy, CURLINFO_RESPONSE_CODE, &status);
+	record_phases(req->easy, r);
+	r->cert_not_after_s = cert_not_after(req->easy);
 
 	/* We cut the body off ourselves: the answer itself was fine. */
 	bool cut = code == CURLE_WRITE_ERROR && req->truncated;
@@ -308,6 +414,8 @@ request_cleanup(struct request *req)
 		secret_wipe(h->data, strlen(h->data));
 	curl_slist_free_all(req->headers);
 	secret_free(req->secret);
+	free(req->post_body);
+	req->post_body = NULL;
 	req->easy = NULL;
 	req->headers = NULL;
 	req->secret = NULL;

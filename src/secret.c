@@ -171,3 +171,16 @@ out:
 		free(msg);
 	return rc;
 }
+
+void
+secret_redact_alloc(char **text, const char *secret)
+{
+	if (!*text || !secret || !secret_leaks(*text, secret))
+		return;
+	size_t size = strlen(*text) * (sizeof(SECRET_MASK) - 1) + 1;
+	char *out = xmalloc(size);
+	strcpy(out, *text);
+	secret_redact(out, size, secret);
+	free(*text);
+	*text = out;
+}

@@ -388,25 +388,6 @@ secret_from_env(struct loader *ld, const char *setting, const char *name,
 	return 0;
 }
 
-/*
- * Redacts the secret (see secret_redact()) from the heap string *text. The
- * loader never formats a secret into a message on purpose; this is the
- * second lock, for a secret pasted into some other setting
- * (INTERCOM_HEALTHD_API_URL set to the token by mistake).
- */
-static void
-redact(char **text, const char *secret)
-{
-	if (!*text || !secret_leaks(*text, secret))
-		return;
-	size_t size = strlen(*text) * (sizeof(SECRET_MASK) - 1) + 1;
-	char *out = xmalloc(size);
-	strcpy(out, *text);
-	secret_redact(out, size, secret);
-	free(*text);
-	*text = out;
-}
-
 /* ---- parsing values --------------------------------------------------- */
 
 bool
@@ -1463,8 +1444,10 @@ check_timing(struct loader *ld)
 	format_duration(s->interval_ms, interval, sizeof(interval));
 	format_duration(s->timeout_ms, timeout, sizeof(timeout));
 
-	/* A probe still running when the next is due would overlap it. */
-	if (s->timeout_ms >= s->interval_ms)
+	/* A probe still running when the next is due would overlap it.
+	 * check probes once: interval means nothing to it, and a
+	 * monitoring plugin's -t/--timeout=20 must not fail on it. */
+	if (ld->cmd != COMMAND_CHECK && s->timeout_ms >= s->interval_ms)
 		return fail(ld, "timeout: %s (from %s) must be less than interval %s (from %s)",
 			    timeout, timeout_src, interval, interval_src);
 
@@ -1640,7 +1623,7 @@ redact_file_secret(struct loader *ld, const char *path)
 {
 	char *secret = NULL;
 	if (path && secret_read_file(path, &secret, NULL) == 0) {
-		redact(&ld->err, secret);
+		secret_redact_alloc(&ld->err, secret);
 		secret_free(secret);
 	}
 }
@@ -1655,10 +1638,10 @@ static void
 redact_secrets(struct loader *ld)
 {
 	const char *src;
-	redact(&ld->err, env_lookup(ld->envp, ENV_TOKEN));
-	redact(&ld->err, env_lookup(ld->envp, ENV_WEBHOOK_SECRET));
-	redact(&ld->err, ld->s->token);
-	redact(&ld->err, ld->s->webhook_secret);
+	secret_redact_alloc(&ld->err, env_lookup(ld->envp, ENV_TOKEN));
+	secret_redact_alloc(&ld->err, env_lookup(ld->envp, ENV_WEBHOOK_SECRET));
+	secret_redact_alloc(&ld->err, ld->s->token);
+	secret_redact_alloc(&ld->err, ld->s->webhook_secret);
 	if (!ld->s->token) {
 		redact_file_secret(ld, value_of(ld, row_of("token_file"), &src));
 		const char *dir = env_lookup(ld->envp, "CREDENTIALS_DIRECTORY");
@@ -1911,7 +1894,9 @@ settings_usage(FILE *out)
 		usage_entry(out, left, help);
 	}
 	fputs("\n"
-	      "check:     --format text|json; exit 0 OK, 1 WARNING, 2 CRITICAL, 3 UNKNOWN\n"
+	      "check:     --format text|json, -t/--timeout DUR, -w/--warning DUR,\n"
+	      "           -c/--critical DUR (latency thresholds), -v, -V;\n"
+	      "           exit 0 OK, 1 WARNING, 2 CRITICAL, 3 UNKNOWN\n"
 	      "preflight: --format text|json|junit, --strict, --scan DIR, --health-url URL\n"
 	      "\n"
 	      "Durations: 250ms, 5s, 2m, 1h or seconds. Booleans: true/false, yes/no,\n"

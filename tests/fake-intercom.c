@@ -26,7 +26,10 @@
  * answers with; `me` never changes it), delay_ms=0, limit=10000|none,
  * remaining=9990, reset_in=10, reset_at=none, retry_after=none (429 only),
  * reflect_pad=0 (filler before me=reflect's echo), region=US, page=none|minor|major|critical|garbage|500|hang,
- * webhook_code=200, webhook_secret= (empty: POSTs are not verified).
+ * webhook_code=200, webhook_secret= (empty: POSTs are not verified),
+ * date_skew=0 (seconds added to the API's Date header: a clock minutes off),
+ * forbidden= (comma-separated API paths answering 403 `forbidden`, as paths
+ * outside a token's scopes do).
  *
  * Once both servers listen, one line goes to stdout:
  * `https_port=N control_port=M`. SIGTERM or SIGINT ends it with status 0,
@@ -153,6 +156,10 @@ struct knobs {
 	char webhook_secret[256];
 	/* me=reflect: filler before the echo, to move it across a cut. */
 	long long reflect_pad;
+	/* Added to the Date of API answers; 0 leaves the library's own. */
+	long long date_skew;
+	/* ",/a,/b,": API paths that answer 403; empty for none. */
+	char forbidden[512];
 };
 
 enum field {
@@ -878,6 +885,34 @@ reset_connection(struct MHD_Connection *connection)
 	(void)connect(info->connect_fd, &unspec, sizeof(unspec));
 }
 
+/* Is path (without its query) one of the knob's 403 paths? */
+static bool
+path_forbidden(const struct knobs *k, const char *path)
+{
+	char needle[300];
+
+	if (!k->forbidden[0] || strlen(path) + 3 > sizeof(needle))
+		return false;
+	snprintf(needle, sizeof(needle), ",%s,", path);
+	return strstr(k->forbidden, needle) != NULL;
+}
+
+/* A Date header date_skew seconds off the real time, in HTTP's format. */
+static bool
+add_skewed_date(struct MHD_Response *response, const struct knobs *k)
+{
+	char value[64];
+	struct tm tm;
+	time_t when = time(NULL) + (time_t)k->date_skew;
+
+	if (k->date_skew == 0)
+		return true;
+	if (!gmtime_r(&when, &tm) ||
+	    strftime(value, sizeof(value), "%a, %d %b %Y %H:%M:%S GMT", &tm) == 0)
+		return false;
+	return add_header(response, MHD_HTTP_HEADER_DATE, value);
+}
+
 static enum MHD_Result
 serve_api(struct MHD_Connection *connection, const char *method,
 	  const char *path)
@@ -904,6 +939,12 @@ serve_api(struct MHD_Connection *connection, const char *method,
 	}
 
 	denied = auth_failure(connection);
+	if (!denied && path_forbidden(&k, path)) {
+		code = 403;
+		error_for_status(code, &code_name, &message);
+		response = error_list_response(code_name, message);
+		goto send;
+	}
 	if (denied) {
 		code = 401;
 		response = error_list_response(denied,
@@ -984,7 +1025,8 @@ serve_api(struct MHD_Connection *connection, const char *method,
 	}
 
 send:
-	if (response && !add_rate_headers(response, &k, code)) {
+	if (response && (!add_rate_headers(response, &k, code) ||
+			 !add_skewed_date(response, &k))) {
 		MHD_destroy_response(response);
 		response = NULL;
 	}
@@ -1309,6 +1351,22 @@ set_one(void *cls, enum MHD_ValueKind kind, const char *key, const char *value)
 	} else if (strcmp(key, "webhook_code") == 0) {
 		if (!set_status_code(ctx, key, value, &k->webhook_code))
 			return MHD_NO;
+	} else if (strcmp(key, "date_skew") == 0) {
+		if (!parse_ll(value, -(1LL << 32), 1LL << 32, &k->date_skew)) {
+			set_fail(ctx, "date_skew: expected an integer (seconds)\n");
+			return MHD_NO;
+		}
+	} else if (strcmp(key, "forbidden") == 0) {
+		/* Kept with a comma on each side, so each path matches whole. */
+		if (strlen(value) + 3 > sizeof(k->forbidden)) {
+			set_fail(ctx, "forbidden: longer than %zu bytes\n",
+				 sizeof(k->forbidden) - 3);
+			return MHD_NO;
+		}
+		if (*value)
+			snprintf(k->forbidden, sizeof(k->forbidden), ",%s,", value);
+		else
+			k->forbidden[0] = '\0';
 	} else if (strcmp(key, "webhook_secret") == 0) {
 		/* Empty unsets; the value is never echoed back. */
 		if (strlen(value) >= sizeof(k->webhook_secret)) {

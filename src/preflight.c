@@ -1,0 +1,451 @@
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <curl/curl.h>
+#include <openssl/rand.h>
+
+#include "clock.h"
+#include "mem.h"
+#include "preflight.h"
+#include "preflight_items.h"
+#include "preflight_report.h"
+#include "secret.h"
+#include "signature.h"
+
+/* Longest wait in one curl_multi_poll(): the run deadline is re-checked
+ * at least this often. */
+#define POLL_MAX_MS 1000
+/* A key that is not the client secret, for the forged notification. */
+#define WRONG_KEY "intercom-healthd preflight: not the client secret"
+
+static const char *const id_names[PREFLIGHT_ITEM_COUNT] = {
+	[PREFLIGHT_AUTH] = "auth",
+	[PREFLIGHT_REGION] = "region",
+	[PREFLIGHT_API_VERSION] = "api_version",
+	[PREFLIGHT_RATE_LIMIT] = "rate_limit",
+	[PREFLIGHT_LATENCY] = "latency",
+	[PREFLIGHT_TLS] = "tls",
+	[PREFLIGHT_CLOCK] = "clock",
+	[PREFLIGHT_STATUS_PAGE] = "status_page",
+	[PREFLIGHT_WEBHOOK_REACHABLE] = "webhook_reachable",
+	[PREFLIGHT_WEBHOOK_SIGNATURE] = "webhook_signature",
+	[PREFLIGHT_TOKEN_LEAK] = "token_leak",
+	[PREFLIGHT_HEALTH_ENDPOINT] = "health_endpoint",
+	[PREFLIGHT_SCOPES] = "scopes",
+};
+
+const char *
+preflight_id_name(enum preflight_id id)
+{
+	return id < PREFLIGHT_ITEM_COUNT ? id_names[id] : "?";
+}
+
+const char *
+preflight_result_name(enum preflight_result result)
+{
+	static const char *const names[] = { "PASS", "WARN", "FAIL", "SKIP" };
+	return result <= PREFLIGHT_SKIP ? names[result] : "?";
+}
+
+void
+preflight_set(struct preflight_item *item, enum preflight_result result,
+	      const char *fmt, ...)
+{
+	va_list ap;
+	va_start(ap, fmt);
+	char *text = xvasprintf(fmt, ap);
+	va_end(ap);
+	free(item->evidence);
+	item->evidence = text;
+	item->result = result;
+	free(item->advice);
+	item->advice = NULL;
+}
+
+void
+preflight_advise(struct preflight_item *item, const char *fmt, ...)
+{
+	va_list ap;
+	va_start(ap, fmt);
+	char *text = xvasprintf(fmt, ap);
+	va_end(ap);
+	free(item->advice);
+	item->advice = text;
+}
+
+int
+preflight_exit_status(const struct preflight_report *report, bool strict)
+{
+	for (size_t i = 0; i < PREFLIGHT_ITEM_COUNT; i++) {
+		enum preflight_result r = report->items[i].result;
+		if (r == PREFLIGHT_FAIL || (strict && r == PREFLIGHT_WARN))
+			return 1;
+	}
+	return 0;
+}
+
+void
+preflight_report_finish(struct preflight_report *report)
+{
+	for (size_t i = 0; i < PREFLIGHT_ITEM_COUNT; i++) {
+		free(report->items[i].evidence);
+		free(report->items[i].advice);
+	}
+	free(report->target);
+	memset(report, 0, sizeof(*report));
+}
+
+/* ---- the run ---- */
+
+struct runner {
+	const struct settings *s;
+	struct curl_blob ca;
+	CURLM *multi;
+	struct preflight_observed o;
+	struct preflight_call latency;  /* the sample in flight */
+	bool latency_done;
+	size_t in_flight;
+	int64_t deadline_mono_ms;
+};
+
+/* Which check_json a call's request_complete() gets: the API's answers
+ * must be JSON objects, as the daemon's probe demands. */
+static bool
+wants_json(const struct runner *run, const struct preflight_call *c)
+{
+	return c == &run->o.me || c == &run->latency;
+}
+
+static void
+start(struct runner *run, struct preflight_call *c)
+{
+	c->ran = true;
+	curl_easy_setopt(c->req.easy, CURLOPT_PRIVATE, c);
+	if (curl_multi_add_handle(run->multi, c->req.easy) != CURLM_OK)
+		mem_oom();
+	run->in_flight++;
+}
+
+static void
+start_latency_sample(struct runner *run)
+{
+	const struct settings *s = run->s;
+	request_init_api(&run->latency.req, s, s->token, &run->ca);
+	start(run, &run->latency);
+}
+
+/*
+ * A realistic `ping` notification, the test Intercom sends from the
+ * Developer Hub: a notification_event with topic "ping". The receiver
+ * signs and verifies the bytes, so they are made once and sent as they
+ * are by each of the three POSTs.
+ */
+static char *
+ping_notification(void)
+{
+	/* A fresh id per run, as each delivery has: a receiver that
+	 * de-duplicates on it must not drop a second run's ping. */
+	unsigned char raw[16] = { 0 };
+	char id[33];
+	if (RAND_bytes(raw, sizeof(raw)) != 1) {
+		int64_t t = clock_mono_ms();
+		memcpy(raw, &t, sizeof(t));
+	}
+	for (size_t i = 0; i < sizeof(raw); i++)
+		snprintf(id + 2 * i, 3, "%02x", raw[i]);
+	long long now = (long long)(clock_real_ms() / 1000);
+	return xasprintf("{\"type\":\"notification_event\",\"app_id\":\"preflight\","
+			 "\"data\":{\"type\":\"notification_event_data\",\"item\":"
+			 "{\"type\":\"ping\",\"message\":\"intercom-healthd preflight:"
+			 " a test notification\"}},\"links\":{},\"id\":\"notif_%s\","
+			 "\"topic\":\"ping\",\"delivery_status\":\"pending\","
+			 "\"delivery_attempts\":1,\"delivered_at\":0,"
+			 "\"first_sent_at\":%lld,\"created_at\":%lld,\"self\":null}",
+			 id, now, now);
+}
+
+static void
+start_webhook_posts(struct runner *run)
+{
+	const struct settings *s = run->s;
+	char *body = ping_notification();
+	size_t len = strlen(body);
+	char good[SIGNATURE_HUB_SIZE], bad[SIGNATURE_HUB_SIZE];
+	if (signature_hub(s->webhook_secret, body, len, good) < 0 ||
+	    signature_hub(WRONG_KEY, body, len, bad) < 0) {
+		/* libcrypto without SHA-1 (a FIPS policy): the item says
+		 * the signed POST never ran. */
+		free(body);
+		return;
+	}
+	char *good_line = xasprintf("X-Hub-Signature: %s", good);
+	char *bad_line = xasprintf("X-Hub-Signature: %s", bad);
+	const char *signed_headers[] = { "Content-Type: application/json",
+					 "User-Agent: intercom-healthd-preflight",
+					 good_line, NULL };
+	const char *forged_headers[] = { "Content-Type: application/json",
+					 "User-Agent: intercom-healthd-preflight",
+					 bad_line, NULL };
+	const char *bare_headers[] = { "Content-Type: application/json",
+				       "User-Agent: intercom-healthd-preflight", NULL };
+	request_init_post(&run->o.signed_post.req, s->webhook_url, body, len,
+			  signed_headers, s->webhook_secret, s->timeout_ms, &run->ca);
+	request_init_post(&run->o.forged_post.req, s->webhook_url, body, len,
+			  forged_headers, s->webhook_secret, s->timeout_ms, &run->ca);
+	request_init_post(&run->o.unsigned_post.req, s->webhook_url, body, len,
+			  bare_headers, s->webhook_secret, s->timeout_ms, &run->ca);
+	start(run, &run->o.signed_post);
+	start(run, &run->o.forged_post);
+	start(run, &run->o.unsigned_post);
+	secret_wipe(good, sizeof(good));
+	secret_free(good_line);
+	free(bad_line);
+	free(body);
+}
+
+/* Splits required_paths at commas into o->scope_paths and starts a GET
+ * of each. */
+static void
+start_scopes(struct runner *run)
+{
+	const struct settings *s = run->s;
+	struct preflight_observed *o = &run->o;
+	size_t n = 1;
+	for (const char *p = s->required_paths; *p; p++)
+		n += *p == ',';
+	o->scope_paths = xcalloc(n, sizeof(*o->scope_paths));
+	o->scopes = xcalloc(n, sizeof(*o->scopes));
+	const char *p = s->required_paths;
+	while (*p) {
+		size_t len = strcspn(p, ",");
+		if (len > 0) {
+			char *path = xstrndup(p, len);
+			o->scope_paths[o->scope_count] = path;
+			request_init_api_path(&o->scopes[o->scope_count].req, s,
+					      s->token, path, &run->ca);
+			start(run, &o->scopes[o->scope_count]);
+			o->scope_count++;
+		}
+		p += len;
+		if (*p == ',')
+			p++;
+	}
+}
+
+static void
+start_all(struct runner *run)
+{
+	const struct settings *s = run->s;
+	struct preflight_observed *o = &run->o;
+
+	request_init_api_path(&o->me.req, s, s->token, "/me", &run->ca);
+	request_want_certinfo(&o->me.req);
+	start(run, &o->me);
+	start_latency_sample(run);
+	if (s->status_url) {
+		request_init_plain(&o->status.req, s->status_url, false,
+				   s->timeout_ms, &run->ca);
+		start(run, &o->status);
+	}
+	if (s->webhook_url) {
+		request_init_plain(&o->webhook_head.req, s->webhook_url, true,
+				   s->timeout_ms, &run->ca);
+		start(run, &o->webhook_head);
+		if (s->webhook_secret)
+			start_webhook_posts(run);
+	}
+	if (s->health_url) {
+		request_init_plain(&o->health.req, s->health_url, false,
+				   s->timeout_ms, &run->ca);
+		start(run, &o->health);
+	}
+	if (s->required_paths)
+		start_scopes(run);
+}
+
+/* A latency sample finished: keep it, and start the next while the
+ * budget holds one more timeout. */
+static void
+latency_sample_done(struct runner *run)
+{
+	struct preflight_observed *o = &run->o;
+	const struct probe_result *r = &run->latency.req.result;
+	if (r->transport == PROBE_TRANSPORT_OK) {
+		o->latency_ms[o->latency_count++] = r->latency_ms;
+	} else {
+		o->latency_failed++;
+		snprintf(o->latency_error, sizeof(o->latency_error), "%s", r->reason);
+	}
+	request_cleanup(&run->latency.req);
+	size_t taken = o->latency_count + o->latency_failed;
+	int64_t left = run->deadline_mono_ms - clock_mono_ms();
+	if (taken < PREFLIGHT_LATENCY_SAMPLES && left > run->s->timeout_ms)
+		start_latency_sample(run);
+	else
+		run->latency_done = true;
+}
+
+static void
+finish(struct runner *run, struct preflight_call *c, CURLcode code)
+{
+	curl_multi_remove_handle(run->multi, c->req.easy);
+	run->in_flight--;
+	request_complete(&c->req, code, wants_json(run, c));
+	if (c == &run->latency)
+		latency_sample_done(run);
+}
+
+static void
+drain(struct runner *run)
+{
+	CURLMsg *m;
+	int queued;
+	while ((m = curl_multi_info_read(run->multi, &queued))) {
+		if (m->msg != CURLMSG_DONE)
+			continue;
+		struct preflight_call *c = NULL;
+		curl_easy_getinfo(m->easy_handle, CURLINFO_PRIVATE, (char **)&c);
+		if (c)
+			finish(run, c, m->data.result);
+	}
+}
+
+/* The run's deadline passed: whatever is still in flight ends as a
+ * timeout, named as the run's rather than the request's. */
+static void
+abandon(struct runner *run, struct preflight_call *c, int64_t budget_ms)
+{
+	if (!c->ran || !c->req.easy || c->req.result.finished_mono_ms)
+		return;
+	finish(run, c, CURLE_OPERATION_TIMEDOUT);
+	snprintf(c->req.result.reason, sizeof(c->req.result.reason),
+		 "no answer within the run's %lld ms", (long long)budget_ms);
+}
+
+static void
+abandon_all(struct runner *run, int64_t budget_ms)
+{
+	struct preflight_observed *o = &run->o;
+	struct preflight_call *calls[] = {
+		&o->me, &o->status, &o->webhook_head, &o->signed_post,
+		&o->forged_post, &o->unsigned_post, &o->health,
+	};
+	for (size_t i = 0; i < sizeof(calls) / sizeof(calls[0]); i++)
+		abandon(run, calls[i], budget_ms);
+	for (size_t i = 0; i < o->scope_count; i++)
+		abandon(run, &o->scopes[i], budget_ms);
+	if (!run->latency_done && run->latency.req.easy) {
+		run->deadline_mono_ms = 0;      /* no further samples */
+		abandon(run, &run->latency, budget_ms);
+	}
+	run->latency_done = true;
+}
+
+static void
+run_loop(struct runner *run, int64_t budget_ms)
+{
+	while (run->in_flight > 0) {
+		int running = 0;
+		curl_multi_perform(run->multi, &running);
+		drain(run);
+		if (run->in_flight == 0)
+			break;
+		int64_t left = run->deadline_mono_ms - clock_mono_ms();
+		if (left <= 0) {
+			abandon_all(run, budget_ms);
+			break;
+		}
+		curl_multi_poll(run->multi, NULL, 0,
+				(int)(left < POLL_MAX_MS ? left : POLL_MAX_MS), NULL);
+	}
+}
+
+static void
+release(struct runner *run)
+{
+	struct preflight_observed *o = &run->o;
+	struct preflight_call *calls[] = {
+		&o->me, &o->status, &o->webhook_head, &o->signed_post,
+		&o->forged_post, &o->unsigned_post, &o->health, &run->latency,
+	};
+	for (size_t i = 0; i < sizeof(calls) / sizeof(calls[0]); i++)
+		request_cleanup(&calls[i]->req);
+	for (size_t i = 0; i < o->scope_count; i++) {
+		request_cleanup(&o->scopes[i].req);
+		free(o->scope_paths[i]);
+	}
+	free(o->scopes);
+	free(o->scope_paths);
+	token_scan_finish(&o->scan);
+	if (run->multi)
+		curl_multi_cleanup(run->multi);
+	free(run->ca.data);
+}
+
+/*
+ * The second lock: every evidence the items built came from redacted
+ * reasons and settings that cannot hold a secret, but the report is what
+ * leaves the process. Advice is our own fixed words (where a secret made
+ * of words, "client-secret-42", would redact "client secret" for
+ * nothing). token_leak is left out of the token's pass on purpose:
+ * its masks are the 6 characters every hit is reported with, and most
+ * tokens share them ("dG9rOj"), so they would always read "(redacted)".
+ */
+static void
+redact_report(const struct settings *s, struct preflight_report *report)
+{
+	for (size_t i = 0; i < PREFLIGHT_ITEM_COUNT; i++) {
+		struct preflight_item *it = &report->items[i];
+		secret_redact_alloc(&it->evidence, s->webhook_secret);
+		if (i != PREFLIGHT_TOKEN_LEAK)
+			secret_redact_alloc(&it->evidence, s->token);
+	}
+}
+
+int
+preflight_run(const struct settings *s)
+{
+	struct runner run = { .s = s };
+	struct preflight_report report = { .duration_ms = 0 };
+	char *err = NULL;
+	int64_t started = clock_mono_ms();
+	int64_t budget_ms = PREFLIGHT_BUDGET * s->timeout_ms;
+
+	if (request_load_ca(s->ca_file, &run.ca, &err) < 0) {
+		fprintf(stderr, "intercom-healthd: %s\n", err ? err : "cannot load CA bundle");
+		free(err);
+		return 2;
+	}
+	run.multi = curl_multi_init();
+	if (!run.multi)
+		mem_oom();
+	run.deadline_mono_ms = started + budget_ms;
+
+	start_all(&run);
+	/* Connections get going before the scan takes its turn. */
+	int running = 0;
+	curl_multi_perform(run.multi, &running);
+	if (s->scan_dir) {
+		run.o.scanned = true;
+		run.o.scan_rc = token_scan_dir(s->scan_dir, &run.o.scan);
+	}
+	run_loop(&run, budget_ms);
+	run.o.now_s = clock_real_ms() / 1000;
+
+	report.target = xasprintf("%s (region %s, Intercom-Version %s, timeout %lld ms)",
+				  s->api_url, s->region, s->api_version,
+				  (long long)s->timeout_ms);
+	preflight_items_judge(s, &run.o, &report);
+	redact_report(s, &report);
+	report.duration_ms = clock_mono_ms() - started;
+	release(&run);
+
+	preflight_report_print(stdout, &report, s->format, s->strict,
+			       s->format == OUTPUT_FORMAT_TEXT &&
+			       preflight_report_colour(stdout));
+	int status = preflight_exit_status(&report, s->strict);
+	preflight_report_finish(&report);
+	return status;
+}

@@ -1,0 +1,698 @@
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+#include <time.h>
+
+#include <cjson/cJSON.h>
+
+#include "mem.h"
+#include "preflight_items.h"
+#include "response.h"
+#include "text.h"
+
+/* Contract thresholds. */
+#define TLS_WARN_DAYS 14
+#define CLOCK_WARN_S 30
+/* Intercom gives delivery priority to endpoints answering within this. */
+#define WEBHOOK_FAST_MS 500
+/* Hits listed in the token_leak evidence; the rest are counted. */
+#define LEAK_LIST_MAX 10
+
+#define DEVHUB "the Developer Hub (app > Authentication)"
+
+/* A string member of the JSON object at obj, printable and cut short,
+ * into out; "" when missing. */
+static void
+json_string(const cJSON *obj, const char *name, const char *secret,
+	    char *out, size_t size)
+{
+	const cJSON *v = cJSON_GetObjectItemCaseSensitive(obj, name);
+	out[0] = '\0';
+	if (cJSON_IsString(v) && v->valuestring)
+		text_printable(out, size, v->valuestring, strlen(v->valuestring),
+			       64, secret);
+}
+
+static cJSON *
+parse_body(const struct request *req)
+{
+	if (req->truncated || req->body_len == 0)
+		return NULL;
+	return cJSON_ParseWithLength(req->body, req->body_len);
+}
+
+/* errors[0].code of an error.list body, into out ("" when none). */
+static void
+error_code(const struct request *req, const char *secret, char *out, size_t size)
+{
+	out[0] = '\0';
+	cJSON *doc = parse_body(req);
+	const cJSON *errors = cJSON_GetObjectItemCaseSensitive(doc, "errors");
+	const cJSON *first = cJSON_IsArray(errors) ? cJSON_GetArrayItem(errors, 0) : NULL;
+	if (cJSON_IsObject(first))
+		json_string(first, "code", secret, out, size);
+	cJSON_Delete(doc);
+}
+
+static bool
+answered(const struct preflight_call *c)
+{
+	return c->ran && c->req.result.transport == PROBE_TRANSPORT_OK;
+}
+
+static long
+status_of(const struct preflight_call *c)
+{
+	return answered(c) ? c->req.result.http_status : 0;
+}
+
+static bool
+is_2xx(long status)
+{
+	return status >= 200 && status < 300;
+}
+
+/* "401: Access Token Invalid", or the transport failure. */
+static void
+outcome(const struct preflight_call *c, char *out, size_t size)
+{
+	const struct probe_result *r = &c->req.result;
+	if (!c->ran)
+		snprintf(out, size, "not run");
+	else if (r->transport != PROBE_TRANSPORT_OK)
+		snprintf(out, size, "%s", r->reason[0] ? r->reason : "no answer");
+	else if (r->reason[0])
+		snprintf(out, size, "%ld: %s", r->http_status, r->reason);
+	else
+		snprintf(out, size, "%ld", r->http_status);
+}
+
+/* ---- the API: auth, region, api_version, rate_limit, tls, clock ---- */
+
+static const char *
+region_of_host(const char *api_url)
+{
+	static const struct {
+		const char *url, *region;
+	} hosts[] = {
+		{ "https://api.intercom.io", "US" },
+		{ "https://api.eu.intercom.io", "EU" },
+		{ "https://api.au.intercom.io", "AU" },
+	};
+	for (size_t i = 0; i < sizeof(hosts) / sizeof(hosts[0]); i++)
+		if (strcasecmp(api_url, hosts[i].url) == 0)
+			return hosts[i].region;
+	return NULL;
+}
+
+static void
+judge_auth(const struct settings *s, const struct preflight_observed *o,
+	   struct preflight_item *it, char *region, size_t region_size)
+{
+	const struct preflight_call *me = &o->me;
+	long status = status_of(me);
+	char what[PROBE_ERROR_MAX + 32];
+	outcome(me, what, sizeof(what));
+
+	region[0] = '\0';
+	if (!answered(me)) {
+		preflight_set(it, PREFLIGHT_FAIL, "GET /me: %s", what);
+		preflight_advise(it, "check that this host reaches %s (firewall, proxy,"
+				 " DNS) and that its certificate verifies (ca_file)",
+				 s->api_url);
+		return;
+	}
+	if (is_2xx(status)) {
+		char id_code[80], name[80];
+		cJSON *doc = parse_body(&me->req);
+		const cJSON *app = cJSON_GetObjectItemCaseSensitive(doc, "app");
+		json_string(app, "id_code", s->token, id_code, sizeof(id_code));
+		json_string(app, "name", s->token, name, sizeof(name));
+		json_string(app, "region", s->token, region, region_size);
+		cJSON_Delete(doc);
+		preflight_set(it, PREFLIGHT_PASS, "%ld from GET /me: workspace %s%s%s%s,"
+			      " region %s", status, id_code[0] ? id_code : "(no id_code)",
+			      name[0] ? " (" : "", name, name[0] ? ")" : "",
+			      region[0] ? region : "(not given)");
+		return;
+	}
+	switch (status) {
+	case 401:
+		preflight_set(it, PREFLIGHT_FAIL, "GET /me: %s", what);
+		preflight_advise(it, "the token is invalid, revoked or expired: rotate it"
+				 " in " DEVHUB " and install the new one (token_file,"
+				 " then SIGHUP)");
+		return;
+	case 403:
+		preflight_set(it, PREFLIGHT_FAIL, "GET /me: %s", what);
+		preflight_advise(it, "the token may not read /me: check the app's"
+				 " permissions and workspace plan in the Developer Hub");
+		return;
+	case 429:
+		preflight_set(it, PREFLIGHT_PASS, "GET /me: %s (the token was accepted;"
+			      " see rate_limit)", what);
+		return;
+	default:
+		break;
+	}
+	preflight_set(it, PREFLIGHT_FAIL, "GET /me: %s", what);
+	if (status == 400)
+		preflight_advise(it, "Intercom refused the request itself: see api_version");
+	else if (status >= 500)
+		preflight_advise(it, "Intercom answered with a server error: see"
+				 " status_page, then run preflight again");
+	else
+		preflight_advise(it, "check api_url (%s): it should be Intercom's API host"
+				 " for your workspace's region", s->api_url);
+}
+
+static void
+judge_region(const struct settings *s, const struct preflight_observed *o,
+	     const char *region, struct preflight_item *it)
+{
+	if (!is_2xx(status_of(&o->me))) {
+		preflight_set(it, PREFLIGHT_SKIP, "needs a 2xx from GET /me (see auth)");
+		return;
+	}
+	if (!region[0]) {
+		preflight_set(it, PREFLIGHT_SKIP, "GET /me gave no app.region");
+		return;
+	}
+	const char *host_region = region_of_host(s->api_url);
+	char expected[8];
+	const char *basis;
+	if (host_region) {
+		snprintf(expected, sizeof(expected), "%s", host_region);
+		basis = "the host in use";
+	} else {
+		/* A proxy or test server: the configured region says which
+		 * Intercom host it stands for. */
+		snprintf(expected, sizeof(expected), "%s", s->region);
+		for (char *p = expected; *p; p++)
+			*p = (char)(*p >= 'a' && *p <= 'z' ? *p - 'a' + 'A' : *p);
+		basis = "region (api_url is not an Intercom host)";
+	}
+	if (strcasecmp(region, expected) == 0) {
+		preflight_set(it, PREFLIGHT_PASS, "workspace region %s matches %s %s",
+			      region, basis, expected);
+		return;
+	}
+	preflight_set(it, PREFLIGHT_WARN, "workspace region %s, but %s is %s", region,
+		      basis, expected);
+	char lower[32];
+	snprintf(lower, sizeof(lower), "%s", region);
+	for (char *p = lower; *p; p++)
+		*p = (char)(*p >= 'A' && *p <= 'Z' ? *p - 'A' + 'a' : *p);
+	if (strcmp(lower, "us") == 0)
+		preflight_advise(it, "use the US host: region = us (https://api.intercom.io)");
+	else if (strcmp(lower, "eu") == 0 || strcmp(lower, "au") == 0)
+		preflight_advise(it, "use the %s host: region = %s (https://api.%s.intercom.io);"
+				 " a workspace's data lives in its region", region, lower,
+				 lower);
+	else
+		preflight_advise(it, "set api_url to the API host of region %s", region);
+}
+
+static void
+judge_api_version(const struct settings *s, const struct preflight_observed *o,
+		  struct preflight_item *it)
+{
+	long status = status_of(&o->me);
+	char code[80];
+	if (status == 400) {
+		error_code(&o->me.req, s->token, code, sizeof(code));
+		if (strcmp(code, "intercom_version_invalid") == 0) {
+			preflight_set(it, PREFLIGHT_FAIL, "400 intercom_version_invalid for"
+				      " Intercom-Version: %s", s->api_version);
+			preflight_advise(it, "set api_version to one Intercom accepts"
+					 " (1.0-1.4, 2.0-2.16, Preview); the daemon"
+					 " defaults to 2.14");
+			return;
+		}
+	}
+	if (is_2xx(status)) {
+		preflight_set(it, PREFLIGHT_PASS, "Intercom-Version %s accepted",
+			      s->api_version);
+		return;
+	}
+	char what[PROBE_ERROR_MAX + 32];
+	outcome(&o->me, what, sizeof(what));
+	preflight_set(it, PREFLIGHT_SKIP, "cannot tell: GET /me answered %s", what);
+}
+
+static void
+judge_rate_limit(const struct settings *s, const struct preflight_observed *o,
+		 struct preflight_item *it)
+{
+	const struct probe_result *r = &o->me.req.result;
+	const struct rate_limit *rl = &r->rate_limit;
+	long status = status_of(&o->me);
+	char what[PROBE_ERROR_MAX + 32];
+	outcome(&o->me, what, sizeof(what));
+
+	if (status == 429) {
+		preflight_set(it, PREFLIGHT_FAIL, "GET /me: %s", what);
+		preflight_advise(it, "the app's quota is spent: every replica of the"
+				 " daemon and every integration of the app share it;"
+				 " raise interval, run fewer replicas, or find what else"
+				 " spends it");
+		return;
+	}
+	if (!answered(&o->me)) {
+		preflight_set(it, PREFLIGHT_SKIP, "no answer from the API (see auth)");
+		return;
+	}
+	if (!rl->has_remaining || !rl->has_limit || rl->limit <= 0) {
+		preflight_set(it, PREFLIGHT_SKIP, "%ld from GET /me carried no"
+			      " X-RateLimit-Limit/-Remaining", status);
+		return;
+	}
+	double pct = 100.0 * (double)rl->remaining / (double)rl->limit;
+	if (pct < (double)s->rate_limit_low) {
+		preflight_set(it, PREFLIGHT_WARN, "remaining %lld of %lld (%.1f%%), below"
+			      " rate_limit_low %d%%", (long long)rl->remaining,
+			      (long long)rl->limit, pct, s->rate_limit_low);
+		preflight_advise(it, "something else is spending this app's quota"
+				 " (other integrations, replicas: probes per minute ="
+				 " replicas x 60 / interval): raise interval or find"
+				 " the spender before going live");
+		return;
+	}
+	preflight_set(it, PREFLIGHT_PASS, "remaining %lld of %lld (%.1f%%), above"
+		      " rate_limit_low %d%%", (long long)rl->remaining,
+		      (long long)rl->limit, pct, s->rate_limit_low);
+}
+
+static int
+compare_ms(const void *a, const void *b)
+{
+	int64_t x = *(const int64_t *)a, y = *(const int64_t *)b;
+	return (x > y) - (x < y);
+}
+
+static void
+judge_latency(const struct settings *s, const struct preflight_observed *o,
+	      struct preflight_item *it)
+{
+	size_t n = o->latency_count;
+	if (n == 0) {
+		preflight_set(it, PREFLIGHT_FAIL, "no answer in %zu samples of GET %s: %s",
+			      o->latency_failed, s->probe_path,
+			      o->latency_error[0] ? o->latency_error : "not run");
+		preflight_advise(it, "the API did not answer: see auth and tls");
+		return;
+	}
+	int64_t sorted[PREFLIGHT_LATENCY_SAMPLES];
+	memcpy(sorted, o->latency_ms, n * sizeof(sorted[0]));
+	qsort(sorted, n, sizeof(sorted[0]), compare_ms);
+	/* Nearest rank: the smallest sample at or above 95% of them. */
+	size_t rank = (95 * n + 99) / 100;
+	int64_t p95 = sorted[rank > 0 ? rank - 1 : 0];
+	int64_t median = sorted[(n - 1) / 2];
+	char failed[64] = "";
+	if (o->latency_failed)
+		snprintf(failed, sizeof(failed), ", %zu without an answer",
+			 o->latency_failed);
+
+	if (p95 > s->degraded_latency_ms) {
+		preflight_set(it, PREFLIGHT_WARN, "p95 %lld ms of %zu samples of GET %s"
+			      " (median %lld ms, first %lld ms%s) over degraded_latency"
+			      " %lld ms", (long long)p95, n, s->probe_path,
+			      (long long)median, (long long)o->latency_ms[0], failed,
+			      (long long)s->degraded_latency_ms);
+		preflight_advise(it, "the daemon would report degraded: check the path to"
+				 " the API (proxy, a host far from the workspace's"
+				 " region) or raise degraded_latency to what this"
+				 " network can do");
+		return;
+	}
+	if (o->latency_failed) {
+		preflight_set(it, PREFLIGHT_WARN, "p95 %lld ms of %zu samples of GET %s"
+			      " (median %lld ms)%s: %s", (long long)p95, n, s->probe_path,
+			      (long long)median, failed, o->latency_error);
+		preflight_advise(it, "some probes got no answer: the daemon would flap;"
+				 " check the network path to the API");
+		return;
+	}
+	preflight_set(it, PREFLIGHT_PASS, "p95 %lld ms of %zu samples of GET %s"
+		      " (median %lld ms, first %lld ms with a new connection),"
+		      " under degraded_latency %lld ms", (long long)p95, n,
+		      s->probe_path, (long long)median, (long long)o->latency_ms[0],
+		      (long long)s->degraded_latency_ms);
+}
+
+static void
+judge_tls(const struct preflight_observed *o, struct preflight_item *it)
+{
+	const struct probe_result *r = &o->me.req.result;
+	if (o->me.ran && r->transport == PROBE_TRANSPORT_TLS) {
+		preflight_set(it, PREFLIGHT_FAIL, "%s", r->reason);
+		preflight_advise(it, "the API's certificate does not verify here: a"
+				 " TLS-intercepting proxy needs its CA in ca_file;"
+				 " otherwise update the system CA store");
+		return;
+	}
+	if (!answered(&o->me)) {
+		preflight_set(it, PREFLIGHT_SKIP, "no TLS handshake completed (see auth)");
+		return;
+	}
+	if (r->cert_not_after_s <= 0) {
+		preflight_set(it, PREFLIGHT_WARN, "the handshake gave no certificate"
+			      " expiry to read");
+		preflight_advise(it, "check the certificate by hand: openssl s_client"
+				 " -connect <api host>:443");
+		return;
+	}
+	int64_t left = r->cert_not_after_s - o->now_s;
+	int64_t days = left / 86400;
+	char date[32] = "?";
+	time_t t = (time_t)r->cert_not_after_s;
+	struct tm tm;
+	if (gmtime_r(&t, &tm))
+		strftime(date, sizeof(date), "%Y-%m-%d", &tm);
+	if (days < TLS_WARN_DAYS) {
+		preflight_set(it, PREFLIGHT_WARN, "the API certificate expires in %lld"
+			      " days (%s)", (long long)days, date);
+		preflight_advise(it, "a certificate this close to expiry is renewed late:"
+				 " if api_url is a proxy or private endpoint, renew its"
+				 " certificate now");
+		return;
+	}
+	preflight_set(it, PREFLIGHT_PASS, "the API certificate is valid for %lld more"
+		      " days (until %s)", (long long)days, date);
+}
+
+static void
+judge_clock(const struct preflight_observed *o, struct preflight_item *it)
+{
+	const struct probe_result *r = &o->me.req.result;
+	if (!answered(&o->me)) {
+		preflight_set(it, PREFLIGHT_SKIP, "no answer from the API (see auth)");
+		return;
+	}
+	if (r->server_date_s < 0) {
+		preflight_set(it, PREFLIGHT_SKIP, "the API's answer had no Date header");
+		return;
+	}
+	/* Date has whole seconds and was stamped before the answer left:
+	 * compare with the local time half-way through the request. */
+	int64_t local_ms = r->finished_ms - r->latency_ms / 2;
+	int64_t skew_ms = local_ms - r->server_date_s * 1000;
+	int64_t skew_s = (skew_ms >= 0 ? skew_ms + 500 : skew_ms - 500) / 1000;
+	int64_t abs_s = skew_s < 0 ? -skew_s : skew_s;
+	if (abs_s > CLOCK_WARN_S) {
+		preflight_set(it, PREFLIGHT_WARN, "local clock %lld s %s the API's Date",
+			      (long long)abs_s, skew_s > 0 ? "ahead of" : "behind");
+		preflight_advise(it, "synchronise this host's clock (systemd-timesyncd,"
+				 " chrony): X-RateLimit-Reset is a Unix time on"
+				 " Intercom's clock, so back-off waits go wrong");
+		return;
+	}
+	preflight_set(it, PREFLIGHT_PASS, "local clock within %lld s of the API's Date"
+		      " (limit %d s)", (long long)abs_s, CLOCK_WARN_S);
+}
+
+/* ---- Intercom's status page, the webhook, the daemon ---- */
+
+static void
+judge_status_page(const struct settings *s, const struct preflight_observed *o,
+		  struct preflight_item *it)
+{
+	if (!s->status_url) {
+		preflight_set(it, PREFLIGHT_SKIP, "status_url is off");
+		return;
+	}
+	const struct preflight_call *c = &o->status;
+	char description[128] = "";
+	enum page_indicator ind = PAGE_UNKNOWN;
+	if (is_2xx(status_of(c)))
+		ind = response_parse_status_page(c->req.body, c->req.body_len,
+						 description, sizeof(description));
+	if (ind == PAGE_UNKNOWN) {
+		char what[PROBE_ERROR_MAX + 32];
+		outcome(c, what, sizeof(what));
+		preflight_set(it, PREFLIGHT_WARN, "status page unreadable: %s%s", what,
+			      is_2xx(status_of(c)) ? " (no status.indicator)" : "");
+		preflight_advise(it, "the status page is optional, but an incident is"
+				 " easier to tell from your own bug with it: allow"
+				 " egress to www.intercomstatus.com or set status_url"
+				 " = off");
+		return;
+	}
+	static const char *const words[] = {
+		[PAGE_NONE] = "none", [PAGE_MINOR] = "minor",
+		[PAGE_MAJOR] = "major", [PAGE_CRITICAL] = "critical",
+	};
+	enum preflight_result res = ind == PAGE_NONE ? PREFLIGHT_PASS :
+				    ind == PAGE_MINOR ? PREFLIGHT_WARN : PREFLIGHT_FAIL;
+	preflight_set(it, res, "indicator %s: %s", words[ind],
+		      description[0] ? description : "(no description)");
+	if (res == PREFLIGHT_WARN)
+		preflight_advise(it, "Intercom reports an incident: read"
+				 " https://www.intercomstatus.com before going live, and"
+				 " expect errors it explains");
+	else if (res == PREFLIGHT_FAIL)
+		preflight_advise(it, "Intercom reports a major outage: postpone the"
+				 " go-live; checks failing now may be Intercom's, not"
+				 " yours");
+}
+
+static void
+judge_webhook_reachable(const struct settings *s, const struct preflight_observed *o,
+			struct preflight_item *it)
+{
+	if (!s->webhook_url) {
+		preflight_set(it, PREFLIGHT_SKIP, "webhook_url is unset");
+		return;
+	}
+	const struct preflight_call *c = &o->webhook_head;
+	char what[PROBE_ERROR_MAX + 32];
+	outcome(c, what, sizeof(what));
+	long status = status_of(c);
+	if (!answered(c) || status >= 500) {
+		preflight_set(it, PREFLIGHT_FAIL, "HEAD %s: %s", s->webhook_url, what);
+		preflight_advise(it, "Intercom validates the endpoint with HEAD, pauses"
+				 " delivery after 1000 errors in 15 minutes and suspends"
+				 " a private app's subscription after 7 days of them:"
+				 " make it answer below 500 over HTTPS");
+		return;
+	}
+	int64_t ms = c->req.result.latency_ms;
+	preflight_set(it, PREFLIGHT_PASS, "HEAD %s: %s in %lld ms%s", s->webhook_url,
+		      what, (long long)ms,
+		      ms > WEBHOOK_FAST_MS ? " (Intercom favours endpoints answering"
+					     " within 500 ms)" : "");
+}
+
+static void
+judge_webhook_signature(const struct settings *s, const struct preflight_observed *o,
+			struct preflight_item *it)
+{
+	if (!s->webhook_url || !s->webhook_secret) {
+		preflight_set(it, PREFLIGHT_SKIP, "needs webhook_url and the app's client"
+			      " secret (webhook_secret_file or INTERCOM_WEBHOOK_SECRET)");
+		return;
+	}
+	char signed_what[PROBE_ERROR_MAX + 32], forged_what[PROBE_ERROR_MAX + 32],
+	     none_what[PROBE_ERROR_MAX + 32];
+	outcome(&o->signed_post, signed_what, sizeof(signed_what));
+	outcome(&o->forged_post, forged_what, sizeof(forged_what));
+	outcome(&o->unsigned_post, none_what, sizeof(none_what));
+	long sig = status_of(&o->signed_post);
+	long forged = status_of(&o->forged_post);
+	long none = status_of(&o->unsigned_post);
+	bool forged_ok = forged >= 400 && forged < 500;
+	bool none_ok = none >= 400 && none < 500;
+
+#define SIGNATURE_EVIDENCE "signed ping -> %s; wrong signature -> %s; no signature -> %s"
+	if (is_2xx(sig) && forged_ok && none_ok) {
+		preflight_set(it, PREFLIGHT_PASS, SIGNATURE_EVIDENCE, signed_what, forged_what, none_what);
+		return;
+	}
+	preflight_set(it, PREFLIGHT_FAIL, SIGNATURE_EVIDENCE, signed_what, forged_what, none_what);
+	bool forged_in = is_2xx(forged) || (forged >= 300 && forged < 400);
+	bool none_in = is_2xx(none) || (none >= 300 && none < 400);
+	if (forged_in || none_in) {
+		char *ev = xasprintf("%s; ACCEPTED %s%s%s", it->evidence,
+				     forged_in ? "a wrong signature" : "",
+				     forged_in && none_in ? " and " : "",
+				     none_in ? "no signature" : "");
+		free(it->evidence);
+		it->evidence = ev;
+		preflight_advise(it, "fix signature verification: HMAC-SHA1 of the raw"
+				 " request body keyed with the app's client secret,"
+				 " compared in constant time with X-Hub-Signature"
+				 " (sha1=<hex>); answer 401 when it differs or is"
+				 " missing, before acting on the body");
+	} else if (!is_2xx(sig) && answered(&o->signed_post) && sig < 500) {
+		preflight_advise(it, "the endpoint rejected a correctly signed ping: it"
+				 " checks with another secret than the app's client"
+				 " secret (Developer Hub > Basic information), or signs"
+				 " a re-serialised body instead of the raw bytes");
+	} else {
+		preflight_advise(it, "the endpoint must take a signed notification with"
+				 " 2xx and refuse forged ones with 4xx (not 5xx, which"
+				 " Intercom retries and counts as errors)");
+	}
+}
+
+static void
+judge_token_leak(const struct settings *s, const struct preflight_observed *o,
+		 struct preflight_item *it)
+{
+	if (!s->scan_dir || !o->scanned) {
+		preflight_set(it, PREFLIGHT_SKIP, "no --scan DIR given");
+		return;
+	}
+	char dir[TEXT_SHOW_PATH_MAX];
+	text_printable(dir, sizeof(dir), s->scan_dir, strlen(s->scan_dir),
+		       SIZE_MAX, s->token);
+	if (o->scan_rc < 0) {
+		preflight_set(it, PREFLIGHT_FAIL, "cannot scan %s: %s", dir,
+			      strerror(-o->scan_rc));
+		preflight_advise(it, "give --scan a readable directory (the repository"
+				 " or the deployed tree)");
+		return;
+	}
+	const struct token_scan *sc = &o->scan;
+	char skipped[160];
+	snprintf(skipped, sizeof(skipped), "%zu file%s read; skipped %zu binary, %zu"
+		 " over %d KiB, %zu symlinks out of the tree%s", sc->files,
+		 sc->files == 1 ? "" : "s",
+		 sc->skipped_binary, sc->skipped_large, TOKEN_SCAN_FILE_MAX / 1024,
+		 sc->skipped_links_out, sc->files_truncated ? "; stopped at the"
+		 " file limit" : "");
+	if (sc->n_hits == 0) {
+		preflight_set(it, PREFLIGHT_PASS, "no token-like strings in %s (%s)", dir,
+			      skipped);
+		return;
+	}
+	/* Paths are printable and token-free; the hits masked. */
+	size_t cap = 64 + LEAK_LIST_MAX * (TEXT_SHOW_PATH_MAX + 40);
+	char *list = xmalloc(cap);
+	size_t len = 0;
+	list[0] = '\0';
+	for (size_t i = 0; i < sc->n_hits && i < LEAK_LIST_MAX; i++) {
+		char path[TEXT_SHOW_PATH_MAX];
+		text_printable(path, sizeof(path), sc->hits[i].path,
+			       strlen(sc->hits[i].path), SIZE_MAX, s->token);
+		int n = snprintf(list + len, cap - len, "%s%s:%lu %s", i ? ", " : "",
+				 path, sc->hits[i].line, sc->hits[i].masked);
+		if (n > 0 && (size_t)n < cap - len)
+			len += (size_t)n;
+	}
+	if (sc->n_hits > LEAK_LIST_MAX || sc->hits_truncated)
+		snprintf(list + len, cap - len, ", and %s%zu more",
+			 sc->hits_truncated ? "at least " : "",
+			 sc->n_hits - LEAK_LIST_MAX);
+	preflight_set(it, PREFLIGHT_FAIL, "%zu token-like string%s: %s (%s)",
+		      sc->n_hits, sc->n_hits == 1 ? "" : "s", list, skipped);
+	free(list);
+	preflight_advise(it, "remove them, and rotate every token found in " DEVHUB
+			 ": a token that reached a repository or an image is"
+			 " compromised, whatever is rewritten later; keep the token"
+			 " in a credential file (token_file)");
+}
+
+static void
+judge_health_endpoint(const struct settings *s, const struct preflight_observed *o,
+		      struct preflight_item *it)
+{
+	if (!s->health_url) {
+		preflight_set(it, PREFLIGHT_SKIP, "no --health-url given");
+		return;
+	}
+	const struct preflight_call *c = &o->health;
+	char what[PROBE_ERROR_MAX + 32];
+	outcome(c, what, sizeof(what));
+	char state[64] = "";
+	cJSON *doc = parse_body(&c->req);
+	json_string(doc, "status", s->token, state, sizeof(state));
+	cJSON_Delete(doc);
+	long status = status_of(c);
+	if (status == 200) {
+		preflight_set(it, PREFLIGHT_PASS, "GET %s: 200%s%s", s->health_url,
+			      state[0] ? ", status " : "", state);
+		return;
+	}
+	if (!answered(c)) {
+		preflight_set(it, PREFLIGHT_FAIL, "GET %s: %s", s->health_url, what);
+		preflight_advise(it, "the daemon does not answer there: start it"
+				 " (systemctl status intercom-healthd) or fix"
+				 " --health-url");
+		return;
+	}
+	preflight_set(it, PREFLIGHT_FAIL, "GET %s: %ld%s%s", s->health_url, status,
+		      state[0] ? ", status " : "", state);
+	preflight_advise(it, "the running daemon does not report healthy: read its"
+			 " /health error and logs (journalctl -u intercom-healthd)");
+}
+
+static void
+judge_scopes(const struct settings *s, const struct preflight_observed *o,
+	     struct preflight_item *it)
+{
+	if (!s->required_paths || o->scope_count == 0) {
+		preflight_set(it, PREFLIGHT_SKIP, "required_paths is unset");
+		return;
+	}
+	size_t cap = 64 + o->scope_count * (PROBE_ERROR_MAX + 2 * TEXT_SHOW_PATH_MAX);
+	char *list = xmalloc(cap);
+	size_t len = 0;
+	bool denied = false, unsure = false;
+	list[0] = '\0';
+	for (size_t i = 0; i < o->scope_count; i++) {
+		const struct preflight_call *c = &o->scopes[i];
+		char what[PROBE_ERROR_MAX + 32];
+		outcome(c, what, sizeof(what));
+		long status = status_of(c);
+		if (status == 401 || status == 403 || status == 404)
+			denied = true;
+		else if (!is_2xx(status))
+			unsure = true;
+		char path[TEXT_SHOW_PATH_MAX];
+		text_printable(path, sizeof(path), o->scope_paths[i],
+			       strlen(o->scope_paths[i]), SIZE_MAX, s->token);
+		int n = snprintf(list + len, cap - len, "%s%s -> %s", i ? "; " : "",
+				 path, what);
+		if (n > 0 && (size_t)n < cap - len)
+			len += (size_t)n;
+	}
+	if (denied) {
+		preflight_set(it, PREFLIGHT_FAIL, "%s", list);
+		preflight_advise(it, "the token may not read the paths answering"
+				 " 401/403/404: give the app those permissions in " DEVHUB
+				 " (and reinstall it to the workspace), or drop them"
+				 " from required_paths");
+	} else if (unsure) {
+		preflight_set(it, PREFLIGHT_WARN, "%s", list);
+		preflight_advise(it, "some paths gave no verdict (server errors,"
+				 " timeouts, 429): run preflight again");
+	} else {
+		preflight_set(it, PREFLIGHT_PASS, "%s", list);
+	}
+	free(list);
+}
+
+void
+preflight_items_judge(const struct settings *s, const struct preflight_observed *o,
+		      struct preflight_report *report)
+{
+	struct preflight_item *it = report->items;
+	char region[32];
+
+	judge_auth(s, o, &it[PREFLIGHT_AUTH], region, sizeof(region));
+	judge_region(s, o, region, &it[PREFLIGHT_REGION]);
+	judge_api_version(s, o, &it[PREFLIGHT_API_VERSION]);
+	judge_rate_limit(s, o, &it[PREFLIGHT_RATE_LIMIT]);
+	judge_latency(s, o, &it[PREFLIGHT_LATENCY]);
+	judge_tls(o, &it[PREFLIGHT_TLS]);
+	judge_clock(o, &it[PREFLIGHT_CLOCK]);
+	judge_status_page(s, o, &it[PREFLIGHT_STATUS_PAGE]);
+	judge_webhook_reachable(s, o, &it[PREFLIGHT_WEBHOOK_REACHABLE]);
+	judge_webhook_signature(s, o, &it[PREFLIGHT_WEBHOOK_SIGNATURE]);
+	judge_token_leak(s, o, &it[PREFLIGHT_TOKEN_LEAK]);
+	judge_health_endpoint(s, o, &it[PREFLIGHT_HEALTH_ENDPOINT]);
+	judge_scopes(s, o, &it[PREFLIGHT_SCOPES]);
+}

@@ -1,0 +1,199 @@
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include <cjson/cJSON.h>
+
+#include "config.h"
+#include "mem.h"
+#include "preflight_report.h"
+
+/* The widest id, "webhook_signature", and two spaces. */
+#define ID_WIDTH 19
+
+bool
+preflight_report_colour(FILE *out)
+{
+	const char *no_color = getenv("NO_COLOR");
+	const char *term = getenv("TERM");
+	if (no_color && *no_color)
+		return false;
+	if (term && strcmp(term, "dumb") == 0)
+		return false;
+	return isatty(fileno(out));
+}
+
+struct tally {
+	size_t n[4];
+};
+
+static struct tally
+count(const struct preflight_report *r)
+{
+	struct tally t = { { 0 } };
+	for (size_t i = 0; i < PREFLIGHT_ITEM_COUNT; i++)
+		t.n[r->items[i].result]++;
+	return t;
+}
+
+static const char *
+overall(const struct preflight_report *r, bool strict)
+{
+	struct tally t = count(r);
+	if (t.n[PREFLIGHT_FAIL])
+		return "FAIL";
+	if (t.n[PREFLIGHT_WARN])
+		return strict ? "FAIL" : "WARN";
+	return "PASS";
+}
+
+static void
+print_text(FILE *out, const struct preflight_report *r, bool strict, bool colour)
+{
+	static const char *const sgr[] = {
+		[PREFLIGHT_PASS] = "\033[32m", [PREFLIGHT_WARN] = "\033[33m",
+		[PREFLIGHT_FAIL] = "\033[1;31m", [PREFLIGHT_SKIP] = "\033[2m",
+	};
+	fprintf(out, "intercom-healthd preflight: %s\n\n", r->target);
+	for (size_t i = 0; i < PREFLIGHT_ITEM_COUNT; i++) {
+		const struct preflight_item *it = &r->items[i];
+		const char *word = preflight_result_name(it->result);
+		if (colour)
+			fprintf(out, "%s%s\033[0m", sgr[it->result], word);
+		else
+			fputs(word, out);
+		fprintf(out, "  %-*s%s\n", ID_WIDTH, preflight_id_name(i), it->evidence);
+		if (it->advice)
+			fprintf(out, "%*s-> %s\n", 6 + ID_WIDTH, "", it->advice);
+	}
+	struct tally t = count(r);
+	fprintf(out, "\n%s: %zu pass, %zu warn, %zu fail, %zu skip in %lld ms%s\n",
+		 overall(r, strict), t.n[PREFLIGHT_PASS], t.n[PREFLIGHT_WARN],
+		 t.n[PREFLIGHT_FAIL], t.n[PREFLIGHT_SKIP], (long long)r->duration_ms,
+		 strict ? " (--strict: warnings fail)" : "");
+}
+
+static void
+print_json(FILE *out, const struct preflight_report *r, bool strict)
+{
+	cJSON *root = cJSON_CreateObject();
+	cJSON *items = cJSON_AddArrayToObject(root, "items");
+	for (size_t i = 0; i < PREFLIGHT_ITEM_COUNT; i++) {
+		const struct preflight_item *it = &r->items[i];
+		cJSON *o = cJSON_CreateObject();
+		cJSON_AddStringToObject(o, "id", preflight_id_name(i));
+		cJSON_AddStringToObject(o, "result", preflight_result_name(it->result));
+		cJSON_AddStringToObject(o, "evidence", it->evidence);
+		if (it->advice)
+			cJSON_AddStringToObject(o, "advice", it->advice);
+		else
+			cJSON_AddNullToObject(o, "advice");
+		cJSON_AddItemToArray(items, o);
+	}
+	struct tally t = count(r);
+	cJSON *sum = cJSON_AddObjectToObject(root, "summary");
+	cJSON_AddNumberToObject(sum, "pass", (double)t.n[PREFLIGHT_PASS]);
+	cJSON_AddNumberToObject(sum, "warn", (double)t.n[PREFLIGHT_WARN]);
+	cJSON_AddNumberToObject(sum, "fail", (double)t.n[PREFLIGHT_FAIL]);
+	cJSON_AddNumberToObject(sum, "skip", (double)t.n[PREFLIGHT_SKIP]);
+	cJSON_AddStringToObject(root, "result", overall(r, strict));
+	cJSON_AddBoolToObject(root, "strict", strict);
+	cJSON_AddNumberToObject(root, "exitCode", preflight_exit_status(r, strict));
+	cJSON_AddStringToObject(root, "target", r->target);
+	cJSON_AddNumberToObject(root, "durationMs", (double)r->duration_ms);
+	cJSON_AddStringToObject(root, "version", HEALTHD_VERSION);
+	char *text = cJSON_PrintUnformatted(root);
+	if (!text)
+		mem_oom();
+	fprintf(out, "%s\n", text);
+	free(text);
+	cJSON_Delete(root);
+}
+
+/* XML character data or attribute value: the five entities. Everything
+ * printed is printable ASCII or the UTF-8 ellipsis already. */
+static void
+xml_escaped(FILE *out, const char *text)
+{
+	for (const char *p = text; *p; p++) {
+		switch (*p) {
+		case '&': fputs("&amp;", out); break;
+		case '<': fputs("&lt;", out); break;
+		case '>': fputs("&gt;", out); break;
+		case '"': fputs("&quot;", out); break;
+		case '\'': fputs("&apos;", out); break;
+		default: fputc(*p, out); break;
+		}
+	}
+}
+
+/*
+ * The JUnit XML that Jenkins, GitLab and GitHub's test reporters read:
+ * <testsuites><testsuite name tests failures errors skipped time>
+ * <testcase name classname time> with <failure message type>, <skipped
+ * message> or, for a WARN (a pass with a note), <system-out>.
+ */
+static void
+print_junit(FILE *out, const struct preflight_report *r, bool strict)
+{
+	struct tally t = count(r);
+	size_t failures = t.n[PREFLIGHT_FAIL] + (strict ? t.n[PREFLIGHT_WARN] : 0);
+	double seconds = (double)r->duration_ms / 1000.0;
+
+	fprintf(out, "<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n");
+	fprintf(out, "<testsuites name=\"intercom-healthd preflight\" tests=\"%d\""
+		" failures=\"%zu\" errors=\"0\" skipped=\"%zu\" time=\"%.3f\">\n",
+		PREFLIGHT_ITEM_COUNT, failures, t.n[PREFLIGHT_SKIP], seconds);
+	fprintf(out, "  <testsuite name=\"preflight\" tests=\"%d\" failures=\"%zu\""
+		" errors=\"0\" skipped=\"%zu\" time=\"%.3f\">\n",
+		PREFLIGHT_ITEM_COUNT, failures, t.n[PREFLIGHT_SKIP], seconds);
+	fprintf(out, "    <properties><property name=\"target\" value=\"");
+	xml_escaped(out, r->target);
+	fprintf(out, "\"/></properties>\n");
+	for (size_t i = 0; i < PREFLIGHT_ITEM_COUNT; i++) {
+		const struct preflight_item *it = &r->items[i];
+		fprintf(out, "    <testcase name=\"%s\" classname=\"preflight\">\n",
+			preflight_id_name(i));
+		bool failed = it->result == PREFLIGHT_FAIL ||
+			      (strict && it->result == PREFLIGHT_WARN);
+		if (failed) {
+			fprintf(out, "      <failure type=\"%s\" message=\"",
+				preflight_result_name(it->result));
+			xml_escaped(out, it->evidence);
+			fprintf(out, "\">");
+			xml_escaped(out, it->advice ? it->advice : it->evidence);
+			fprintf(out, "</failure>\n");
+		} else if (it->result == PREFLIGHT_SKIP) {
+			fprintf(out, "      <skipped message=\"");
+			xml_escaped(out, it->evidence);
+			fprintf(out, "\"/>\n");
+		}
+		fprintf(out, "      <system-out>%s: ", preflight_result_name(it->result));
+		xml_escaped(out, it->evidence);
+		if (it->advice) {
+			fprintf(out, " -- ");
+			xml_escaped(out, it->advice);
+		}
+		fprintf(out, "</system-out>\n    </testcase>\n");
+	}
+	fprintf(out, "  </testsuite>\n</testsuites>\n");
+}
+
+void
+preflight_report_print(FILE *out, const struct preflight_report *r,
+		       enum output_format format, bool strict, bool colour)
+{
+	switch (format) {
+	case OUTPUT_FORMAT_JSON:
+		print_json(out, r, strict);
+		break;
+	case OUTPUT_FORMAT_JUNIT:
+		print_junit(out, r, strict);
+		break;
+	case OUTPUT_FORMAT_TEXT:
+	default:
+		print_text(out, r, strict, colour);
+		break;
+	}
+	fflush(out);
+}

@@ -1,0 +1,232 @@
+#include <dirent.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <limits.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "mem.h"
+#include "secret.h"
+#include "token_scan.h"
+
+/* A NUL among the first bytes marks a binary file, as git and grep decide. */
+#define BINARY_SNIFF 8192
+/* Deeper trees are a loop or a mistake. */
+#define DEPTH_MAX 64
+
+static bool
+is_token_char(char c)
+{
+	return (c >= 'A' && c <= 'Z') || (c >= 'a' && c <= 'z') ||
+	       (c >= '0' && c <= '9') || c == '+' || c == '/' || c == '-' ||
+	       c == '_';
+}
+
+void
+token_scan_mask(const char *token, char out[TOKEN_SCAN_MASKED_SIZE])
+{
+	memcpy(out, token, TOKEN_SCAN_SHOWN);
+	memcpy(out + TOKEN_SCAN_SHOWN, "\xe2\x80\xa6", 3);
+	out[TOKEN_SCAN_MASKED_SIZE - 1] = '\0';
+}
+
+static void
+add_hit(struct token_scan *scan, const char *path, unsigned long line,
+	const char *token)
+{
+	if (scan->n_hits >= TOKEN_SCAN_HITS_MAX) {
+		scan->hits_truncated = true;
+		return;
+	}
+	scan->hits = xrealloc(scan->hits, (scan->n_hits + 1) * sizeof(*scan->hits));
+	struct token_hit *h = &scan->hits[scan->n_hits++];
+	h->path = xstrdup(path);
+	h->line = line;
+	token_scan_mask(token, h->masked);
+}
+
+void
+token_scan_buffer(struct token_scan *scan, const char *path, const char *buf,
+		  size_t len)
+{
+	static const char prefix[] = SECRET_TOKEN_PREFIX;
+	const size_t plen = sizeof(prefix) - 1;
+	unsigned long line = 1;
+
+	for (size_t i = 0; i < len; i++) {
+		if (buf[i] == '\n') {
+			line++;
+			continue;
+		}
+		if (buf[i] != prefix[0] || len - i < plen ||
+		    memcmp(buf + i, prefix, plen) != 0)
+			continue;
+		size_t n = plen;
+		while (i + n < len && is_token_char(buf[i + n]))
+			n++;
+		if (n >= TOKEN_SCAN_MIN_LEN)
+			add_hit(scan, path, line, buf + i);
+		/* The token has no newline in it: skip it whole. */
+		i += n - 1;
+	}
+}
+
+static void
+scan_file(struct token_scan *scan, int fd, const char *path)
+{
+	struct stat st;
+	if (fstat(fd, &st) < 0 || !S_ISREG(st.st_mode)) {
+		scan->unreadable++;
+		return;
+	}
+	if (st.st_size > TOKEN_SCAN_FILE_MAX) {
+		scan->skipped_large++;
+		return;
+	}
+	size_t cap = (size_t)st.st_size;
+	char *buf = xmalloc(cap + 1);
+	size_t len = 0;
+	while (len < cap) {
+		ssize_t n = read(fd, buf + len, cap - len);
+		if (n < 0 && errno == EINTR)
+			continue;
+		if (n <= 0)
+			break;
+		len += (size_t)n;
+	}
+	if (memchr(buf, '\0', len < BINARY_SNIFF ? len : BINARY_SNIFF)) {
+		scan->skipped_binary++;
+	} else {
+		scan->files++;
+		token_scan_buffer(scan, path, buf, len);
+	}
+	/* The buffer may hold a token: it does not linger on the heap. */
+	secret_wipe(buf, len);
+	free(buf);
+}
+
+/* Does the symlink name (in dirfd) resolve to somewhere outside root? */
+static bool
+link_leads_out(int dirfd, const char *name, const char *root)
+{
+	char target[PATH_MAX];
+	char *at = NULL, *resolved = NULL;
+	bool out = true;
+
+	/* realpath() needs a path: the directory's own via /proc. */
+	at = xasprintf("/proc/self/fd/%d/%s", dirfd, name);
+	ssize_t n = readlink(at, target, sizeof(target) - 1);
+	if (n >= 0) {
+		resolved = realpath(at, NULL);
+		if (resolved) {
+			size_t rl = strlen(root);
+			out = !(strncmp(resolved, root, rl) == 0 &&
+				(resolved[rl] == '/' || resolved[rl] == '\0' ||
+				 strcmp(root, "/") == 0));
+		}
+	}
+	free(resolved);
+	free(at);
+	return out;
+}
+
+static void
+walk(struct token_scan *scan, int dirfd, const char *path, const char *root,
+     int depth)
+{
+	DIR *d = fdopendir(dirfd);
+	if (!d) {
+		close(dirfd);
+		scan->unreadable++;
+		return;
+	}
+	struct dirent *e;
+	while ((e = readdir(d))) {
+		if (scan->files_truncated)
+			break;
+		const char *name = e->d_name;
+		if (strcmp(name, ".") == 0 || strcmp(name, "..") == 0)
+			continue;
+		struct stat st;
+		if (fstatat(dirfd, name, &st, AT_SYMLINK_NOFOLLOW) < 0) {
+			scan->unreadable++;
+			continue;
+		}
+		if (S_ISLNK(st.st_mode)) {
+			if (link_leads_out(dirfd, name, root))
+				scan->skipped_links_out++;
+			continue;
+		}
+		if (!S_ISDIR(st.st_mode) && !S_ISREG(st.st_mode))
+			continue;       /* FIFOs, sockets, devices: never opened */
+		if (S_ISDIR(st.st_mode) && strcmp(name, ".git") == 0)
+			continue;
+		if (scan->files + scan->skipped_binary + scan->skipped_large >=
+		    TOKEN_SCAN_FILES_MAX) {
+			scan->files_truncated = true;
+			break;
+		}
+		char *child = xasprintf("%s%s%s", path,
+					path[strlen(path) - 1] == '/' ? "" : "/", name);
+		int flags = O_RDONLY | O_NOFOLLOW | O_CLOEXEC | O_NONBLOCK |
+			    (S_ISDIR(st.st_mode) ? O_DIRECTORY : 0);
+		int fd = openat(dirfd, name, flags);
+		if (fd < 0) {
+			scan->unreadable++;
+		} else if (S_ISDIR(st.st_mode)) {
+			if (depth < DEPTH_MAX)
+				walk(scan, fd, child, root, depth + 1);
+			else
+				close(fd);
+		} else {
+			scan_file(scan, fd, child);
+			close(fd);
+		}
+		free(child);
+	}
+	closedir(d);
+}
+
+int
+token_scan_dir(const char *dir, struct token_scan *scan)
+{
+	memset(scan, 0, sizeof(*scan));
+	int fd = open(dir, O_RDONLY | O_CLOEXEC | O_NONBLOCK);
+	if (fd < 0)
+		return -errno;
+	struct stat st;
+	if (fstat(fd, &st) < 0) {
+		int r = -errno;
+		close(fd);
+		return r;
+	}
+	if (S_ISREG(st.st_mode)) {
+		scan_file(scan, fd, dir);
+		close(fd);
+		return 0;
+	}
+	if (!S_ISDIR(st.st_mode)) {
+		close(fd);
+		return -ENOTDIR;
+	}
+	char *root = realpath(dir, NULL);
+	if (!root) {
+		int r = -errno;
+		close(fd);
+		return r;
+	}
+	walk(scan, fd, dir, root, 0);
+	free(root);
+	return 0;
+}
+
+void
+token_scan_finish(struct token_scan *scan)
+{
+	for (size_t i = 0; i < scan->n_hits; i++)
+		free(scan->hits[i].path);
+	free(scan->hits);
+	memset(scan, 0, sizeof(*scan));
+}
