@@ -472,9 +472,10 @@ int
 main(void)
 {
 	const struct harness_case cases[] = {
-		{ "history entries", history_holds_every_probe },
+		{ "history entries", history_holds_every_probe, 0, HARNESS_TIMING },
 		{ "history size", history_size_bounds_the_ring },
-		{ "flip and recovery", flip_and_recovery_are_two_transitions },
+		{ "flip and recovery", flip_and_recovery_are_two_transitions, 0,
+		  HARNESS_TIMING },
 		{ "page headers", headers_routes_and_no_calls },
 		{ "browser", browsers_show_the_state_and_the_table },
 	};
