@@ -1,0 +1,129 @@
+#!/bin/bash
+# Builds the intercom-healthd container image from Debian packages, without
+# a container engine or registry: mmdebstrap extracts bookworm's runtime
+# packages (the same list as the Containerfile's runtime stage) into a root,
+# the built binary and a non-root user go in, and the root is packed as a
+# one-layer OCI image archive, loadable with `podman load -i`, `skopeo copy
+# oci-archive:OUT docker://...` or `ctr image import`.
+#
+# usage: deploy/build-rootfs.sh BINARY OUT.tar [TAG]
+#
+# BINARY is a built intercom-healthd (meson compile -C build); TAG defaults
+# to intercom-healthd:VERSION (from `BINARY --version`). MMDEBSTRAP_MIRRORS
+# may replace the Debian mirrors (one sources.list line each, newline
+# separated). Needs root (or a user namespace) and Debian's mirror; takes
+# about a minute, most of it downloading ~35 packages.
+#
+# Unlike debian:bookworm-slim, the root holds no shell, dpkg or apt: only
+# the daemon, the libraries it links (and theirs), CA certificates and
+# /etc files for the user. Nothing in it writes to the root filesystem, so
+# it runs with readOnlyRootFilesystem.
+set -euo pipefail
+
+# The runtime stage of deploy/Containerfile installs the same list; the
+# tests compare the two.
+RUNTIME_PACKAGES="ca-certificates libcjson1 libcurl4 libmicrohttpd12 libssl3 libsystemd0"
+# The daemon's user: numeric, so that Kubernetes' runAsNonRoot can verify it
+# without reading /etc/passwd.
+UID_GID=10001
+
+bin=${1:?usage: build-rootfs.sh BINARY OUT.tar [TAG]}
+out=${2:?usage: build-rootfs.sh BINARY OUT.tar [TAG]}
+[ -x "$bin" ] || { echo "build-rootfs.sh: $bin is not an executable" >&2; exit 2; }
+version=$("$bin" --version | awk '{print $NF; exit}')
+tag=${3:-intercom-healthd:$version}
+for tool in mmdebstrap python3; do
+	command -v "$tool" >/dev/null ||
+		{ echo "build-rootfs.sh: $tool is missing" >&2; exit 2; }
+done
+
+mirrors=${MMDEBSTRAP_MIRRORS:-"deb http://deb.debian.org/debian bookworm main
+deb http://deb.debian.org/debian bookworm-updates main
+deb http://deb.debian.org/debian-security bookworm-security main"}
+
+work=$(mktemp -d)
+trap 'rm -rf "$work"' EXIT
+
+# extract: the packages and their dependencies are unpacked, no maintainer
+# script runs, and nothing Essential (shell, coreutils, dpkg) comes along
+# unless something depends on it. The extract hooks (the last stage this
+# variant has: customize hooks never run in it) do what the scripts would
+# have done that the daemon needs. Times are clamped for a reproducible layer.
+export SOURCE_DATE_EPOCH=${SOURCE_DATE_EPOCH:-$(date +%s)}
+# The hooks' "$1" (the root being built) is expanded by mmdebstrap's shell.
+# shellcheck disable=SC2016
+printf '%s\n' "$mirrors" |
+	mmdebstrap --quiet --variant=extract --mode=root \
+		--include="base-files,${RUNTIME_PACKAGES// /,}" \
+		--extract-hook='rm -rf "$1"/usr/share/doc "$1"/usr/share/man "$1"/usr/share/info "$1"/usr/share/locale "$1"/usr/share/lintian "$1"/var/cache/* "$1"/var/log/*' \
+		--extract-hook='mkdir -p "$1/etc/ssl/certs" && for f in "$1"/usr/share/ca-certificates/*/*.crt; do cat "$f"; echo; done >"$1/etc/ssl/certs/ca-certificates.crt"' \
+		--extract-hook="printf 'root:x:0:0:root:/root:/usr/sbin/nologin\nintercom-healthd:x:$UID_GID:$UID_GID:intercom-healthd:/nonexistent:/usr/sbin/nologin\n' >\"\$1/etc/passwd\"" \
+		--extract-hook="printf 'root:x:0:\nintercom-healthd:x:$UID_GID:\n' >\"\$1/etc/group\"" \
+		--extract-hook='printf "passwd: files\ngroup: files\nhosts: files dns\n" >"$1/etc/nsswitch.conf"; printf "127.0.0.1 localhost\n::1 localhost\n" >"$1/etc/hosts"' \
+		--extract-hook="install -D -m 0755 '$bin' \"\$1/usr/bin/intercom-healthd\"" \
+		--extract-hook='mkdir -p "$1/tmp" "$1/run" && chmod 1777 "$1/tmp"' \
+		bookworm "$work/layer.tar" - >&2
+
+arch=$(dpkg --print-architecture)
+python3 - "$work" "$out" "$tag" "$UID_GID" "$arch" "$version" <<'PY'
+# An OCI image layout (oci-layout, index.json, blobs/sha256/...) packed
+# as one tar: the format `podman load` and `skopeo` read as oci-archive.
+import gzip, hashlib, io, json, os, sys, tarfile, time
+work, out, tag, uid, arch, version = sys.argv[1:]
+epoch = int(os.environ["SOURCE_DATE_EPOCH"])
+goarch = {"amd64": "amd64", "arm64": "arm64", "armhf": "arm",
+          "i386": "386", "ppc64el": "ppc64le", "s390x": "s390x"}[arch]
+blobs = {}
+
+def blob(data, media):
+    digest = "sha256:" + hashlib.sha256(data).hexdigest()
+    blobs[digest] = data
+    return {"mediaType": media, "digest": digest, "size": len(data)}
+
+raw = open(os.path.join(work, "layer.tar"), "rb").read()
+gz = io.BytesIO()
+with gzip.GzipFile(fileobj=gz, mode="wb", mtime=epoch) as g:
+    g.write(raw)
+layer = blob(gz.getvalue(), "application/vnd.oci.image.layer.v1.tar+gzip")
+created = time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(epoch))
+config = {
+    "created": created,
+    "architecture": goarch,
+    "os": "linux",
+    "config": {
+        "User": f"{uid}:{uid}",
+        "Entrypoint": ["/usr/bin/intercom-healthd"],
+        "Cmd": ["serve", "--listen=0.0.0.0:9180"],
+        "Env": ["PATH=/usr/bin:/bin"],
+        "ExposedPorts": {"9180/tcp": {}},
+        "WorkingDir": "/",
+        "Labels": {"org.opencontainers.image.title": "intercom-healthd",
+                   "org.opencontainers.image.version": version},
+    },
+    "rootfs": {"type": "layers",
+               "diff_ids": ["sha256:" + hashlib.sha256(raw).hexdigest()]},
+    "history": [{"created": created, "created_by": "deploy/build-rootfs.sh"}],
+}
+cfg = blob(json.dumps(config, sort_keys=True).encode(),
+           "application/vnd.oci.image.config.v1+json")
+manifest = blob(json.dumps({"schemaVersion": 2,
+                            "mediaType": "application/vnd.oci.image.manifest.v1+json",
+                            "config": cfg, "layers": [layer]}, sort_keys=True).encode(),
+                "application/vnd.oci.image.manifest.v1+json")
+manifest["annotations"] = {"org.opencontainers.image.ref.name": tag}
+index = {"schemaVersion": 2, "mediaType": "application/vnd.oci.image.index.v1+json",
+         "manifests": [manifest]}
+
+def add(t, name, data):
+    info = tarfile.TarInfo(name)
+    info.size, info.mtime, info.mode = len(data), epoch, 0o644
+    t.addfile(info, io.BytesIO(data))
+
+with tarfile.open(out, "w", format=tarfile.PAX_FORMAT) as t:
+    add(t, "oci-layout", b'{"imageLayoutVersion": "1.0.0"}')
+    add(t, "index.json", json.dumps(index, sort_keys=True).encode())
+    for digest in sorted(blobs):
+        add(t, "blobs/sha256/" + digest.split(":", 1)[1], blobs[digest])
+print(f"{out}: {tag}, layer {len(gz.getvalue())} bytes compressed, "
+      f"{len(raw)} bytes as tar")
+PY

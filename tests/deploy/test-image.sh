@@ -1,0 +1,149 @@
+#!/bin/bash
+# The container image, built without an engine: deploy/build-rootfs.sh
+# makes the OCI archive from Debian packages (mmdebstrap, Debian's mirror),
+# then this test reads it back as a runtime would (index -> manifest ->
+# config -> layer), unpacks the layer, mounts it read-only in a private
+# mount namespace, and runs the config's Entrypoint as the config's User in
+# a chroot: the daemon must start, answer /livez and /health (probing the
+# stand-in over TLS), and run as that non-root user. Also checks that the
+# Containerfile installs the same runtime packages, runs as a numeric
+# non-root USER and has no HEALTHCHECK. About 20 s, most of it downloading.
+#
+# Environment: HEALTHD_SOURCE_ROOT, HEALTHD_BIN, FAKE_INTERCOM_BIN,
+# TEST_CERT_DIR, PYTHON3.
+set -euo pipefail
+here=$(cd "$(dirname "$0")" && pwd)
+# shellcheck source-path=SCRIPTDIR source=lib.sh
+. "$here/lib.sh"
+need_env HEALTHD_SOURCE_ROOT HEALTHD_BIN FAKE_INTERCOM_BIN TEST_CERT_DIR PYTHON3
+need mmdebstrap unshare chroot mount curl tar readelf ss "$PYTHON3"
+src=$HEALTHD_SOURCE_ROOT
+
+inside=
+cleanup() {
+	[ -n "$inside" ] && kill "$inside" 2>/dev/null && wait "$inside" 2>/dev/null
+	stop_all
+	rm -rf "$tmp"
+}
+trap cleanup EXIT
+
+# --- The Containerfile and the script agree.
+cf=$src/deploy/Containerfile
+script_pkgs=$(sed -n 's/^RUNTIME_PACKAGES="\(.*\)"/\1/p' "$src/deploy/build-rootfs.sh" | tr ' ' '\n' | sort)
+# The runtime stage's apt-get install line and its continuations.
+cf_pkgs=$(awk '/^FROM/ {stage++} stage == 2 && /install -y/ {on = 1; next}
+	on && /^ *&&/ {on = 0} on' "$cf" | sed 's/[\]//g' | tr -s ' \t' '\n' | sed '/^$/d' | sort)
+if [ -z "$script_pkgs" ] || [ "$script_pkgs" != "$cf_pkgs" ]; then
+	echo "FAIL: runtime packages differ: build-rootfs.sh: $script_pkgs; Containerfile: $cf_pkgs"
+	exit 1
+fi
+grep -q '^FROM .*debian:bookworm' "$cf" || { echo "FAIL: Containerfile: no Debian bookworm base"; exit 1; }
+[ "$(grep -c '^FROM ' "$cf")" -ge 2 ] || { echo "FAIL: Containerfile is not multi-stage"; exit 1; }
+user=$(sed -n 's/^USER \([0-9]*\).*/\1/p' "$cf" | tail -n1)
+if [ -z "$user" ] || [ "$user" -eq 0 ]; then
+	echo "FAIL: Containerfile: no numeric non-root USER"
+	exit 1
+fi
+if grep -qi '^HEALTHCHECK' "$cf"; then echo "FAIL: Containerfile has a HEALTHCHECK"; exit 1; fi
+echo "ok: Containerfile: multi-stage bookworm, USER $user, no HEALTHCHECK, runtime packages: $(echo "$script_pkgs" | tr '\n' ' ')"
+
+# --- Build the archive.
+start=$SECONDS
+timeout 900 "$src/deploy/build-rootfs.sh" "$HEALTHD_BIN" "$tmp/image.tar" test/intercom-healthd:test \
+	>"$tmp/build.out" 2>"$tmp/build.err" ||
+	{ echo "FAIL: build-rootfs.sh failed:"; tail -n 30 "$tmp/build.err"; exit 1; }
+echo "ok: OCI archive built in $((SECONDS - start))s: $(cat "$tmp/build.out")"
+
+# --- Read it back as a runtime does.
+mkdir "$tmp/oci" "$tmp/root"
+tar -xf "$tmp/image.tar" -C "$tmp/oci"
+"$PYTHON3" - "$tmp/oci" "$tmp/root" >"$tmp/config.env" <<'PY'
+import hashlib, json, os, sys, tarfile
+oci, root = sys.argv[1:]
+def blob(d):
+    data = open(os.path.join(oci, "blobs", *d["digest"].split(":")), "rb").read()
+    assert len(data) == d["size"], "size mismatch " + d["digest"]
+    assert "sha256:" + hashlib.sha256(data).hexdigest() == d["digest"], "digest mismatch"
+    return data
+assert json.load(open(os.path.join(oci, "oci-layout")))["imageLayoutVersion"] == "1.0.0"
+index = json.load(open(os.path.join(oci, "index.json")))
+m = index["manifests"][0]
+assert m["annotations"]["org.opencontainers.image.ref.name"] == "test/intercom-healthd:test"
+manifest = json.loads(blob(m))
+config = json.loads(blob(manifest["config"]))
+assert config["os"] == "linux"
+layers = manifest["layers"]
+assert len(layers) == 1 and layers[0]["mediaType"].endswith("tar+gzip")
+path = os.path.join(oci, "blobs", *layers[0]["digest"].split(":"))
+blob(layers[0])
+with tarfile.open(path, "r:gz") as t:
+    t.extractall(root)
+c = config["config"]
+print(c["User"])
+print(" ".join(c["Entrypoint"]))
+print(layers[0]["size"])
+PY
+{ read -r image_user; read -r image_entrypoint; read -r layer_bytes; } <"$tmp/config.env"
+case "$image_user" in
+'' | 0 | 0:* | root | root:*) echo "FAIL: the image runs as root ($image_user)"; exit 1 ;;
+esac
+uid=${image_user%%:*}
+root_size=$(du -sk "$tmp/root" | cut -f1)
+echo "ok: image config: User $image_user, Entrypoint $image_entrypoint; layer $layer_bytes bytes gzipped, root $((root_size / 1024)) MiB unpacked"
+
+certs=$(grep -c 'BEGIN CERTIFICATE' "$tmp/root/etc/ssl/certs/ca-certificates.crt" || true)
+[ "$certs" -gt 100 ] || { echo "FAIL: the CA bundle holds $certs certificates"; exit 1; }
+
+# A sanitizer build links its runtime (libasan, libtsan, ...), which no
+# image ships: it is copied in. Any other library the binary needs must be
+# in the image already.
+while read -r lib; do
+	if [ -z "$(find "$tmp/root/usr/lib" "$tmp/root/lib" -name "$lib" -print -quit 2>/dev/null)" ]; then
+		case "$lib" in
+		lib[atl]san.so* | libubsan.so* | libclang_rt*)
+			cp -L "$(ldconfig -p | awk -v l="$lib" '$1 == l {print $NF; exit}')" \
+				"$tmp/root/usr/lib/" ;;
+		*) echo "FAIL: the image lacks $lib, which the daemon needs"; exit 1 ;;
+		esac
+	fi
+done < <(readelf -d "$HEALTHD_BIN" | sed -n 's/.*Shared library: \[\(.*\)\]/\1/p')
+
+# The stand-in's CA, where the daemon inside can read it.
+install -D -m 0644 "$TEST_CERT_DIR/ca.pem" "$tmp/root/etc/intercom-healthd-test/ca.pem"
+
+start_fake fake
+# The root read-only (as with readOnlyRootFilesystem), /proc as a runtime
+# mounts it, in a private mount namespace; the daemon as the image's user.
+# shellcheck disable=SC2016,SC2086 # $1.. are the inner shell's; the Entrypoint is one word
+INTERCOM_ACCESS_TOKEN=$TEST_TOKEN unshare --mount --propagation private -- /bin/sh -c '
+	root=$1 userspec=$2
+	shift 2
+	mount --bind "$root" "$root" &&
+	mount -o remount,bind,ro "$root" &&
+	mount -t proc proc "$root/proc" &&
+	exec chroot --userspec="$userspec" "$root" "$@"
+' sh "$tmp/root" "$image_user" $image_entrypoint serve --listen=127.0.0.1:0 --status-url=off \
+	--api-url="https://127.0.0.1:$api_port" \
+	--ca-file=/etc/intercom-healthd-test/ca.pem --interval=1s --timeout=900ms \
+	2>"$tmp/daemon.log" &
+inside=$!
+wait_until 30 "the daemon in the image is listening" grep -q 'listening on' "$tmp/daemon.log" ||
+	{ cat "$tmp/daemon.log"; exit 1; }
+port=$(sed -n 's/.*listening on [^ ]*:\([0-9]*\).*/\1/p' "$tmp/daemon.log" | head -n1)
+livez() { [ "$(http_code "http://127.0.0.1:$port/livez")" = 200 ]; }
+healthy() { [ "$(http_code "http://127.0.0.1:$port/health")" = 200 ]; }
+wait_until 20 "/livez answers 200" livez
+wait_until 20 "/health answers 200 (probing the stand-in over TLS from inside the image)" healthy ||
+	{ curl -s "http://127.0.0.1:$port/health"; cat "$tmp/daemon.log"; exit 1; }
+
+pid=$(ss -ltnpH "sport = :$port" | sed -n 's/.*pid=\([0-9]*\).*/\1/p' | head -n1)
+[ -n "$pid" ] || { echo "FAIL: no process listens on $port"; exit 1; }
+read -r _ ruid euid _ < <(grep '^Uid:' "/proc/$pid/status")
+if [ "$ruid" != "$uid" ] || [ "$euid" != "$uid" ]; then
+	echo "FAIL: the daemon runs as uid $ruid/$euid, not the image's $uid"
+	exit 1
+fi
+exe=$(readlink "/proc/$pid/root")
+[ "$exe" = "$tmp/root" ] || { echo "FAIL: the daemon's root is $exe, not the image"; exit 1; }
+no_token "$tmp/daemon.log"
+echo "ok: the daemon in the image runs as uid $uid on a read-only root, /livez and /health answer 200"
