@@ -200,8 +200,17 @@ START_TEST(everything_passes)
 	make_tree("clean", false, scan, sizeof(scan));
 	snprintf(scan_flag, sizeof(scan_flag), "--scan=%s", scan);
 	snprintf(health, sizeof(health), "--health-url=http://127.0.0.1:%d/health", d.port);
+	/* The first latency sample carries a TLS handshake, which takes
+	 * seconds under ThreadSanitizer: there, the bound is raised to what
+	 * the sanitizer costs, so every item can still pass. */
+	const char *scale = getenv("HEALTHD_TEST_TIME_SCALE");
 	const char *args[] = { hook, scan_flag, health,
-			       "--required-paths=/contacts?per_page=1,/conversations", NULL };
+			       "--required-paths=/contacts?per_page=1,/conversations",
+			       NULL, NULL, NULL };
+	if (scale && atoi(scale) > 1) {
+		args[4] = "--degraded-latency=10s";
+		args[5] = "--timeout=12s";
+	}
 	cJSON *doc = preflight_json(args, 0);
 	expect(doc, "auth", "PASS", "abc123de");
 	expect(doc, "region", "PASS", "US");

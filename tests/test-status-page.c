@@ -477,7 +477,7 @@ main(void)
 		{ "flip and recovery", flip_and_recovery_are_two_transitions, 0,
 		  HARNESS_TIMING },
 		{ "page headers", headers_routes_and_no_calls },
-		{ "browser", browsers_show_the_state_and_the_table },
+		{ "browser", browsers_show_the_state_and_the_table, 0, HARNESS_TIMING },
 	};
 	return harness_run("status-page", cases, sizeof(cases) / sizeof(cases[0]));
 }
