@@ -3,6 +3,7 @@
 
 #include <stdbool.h>
 #include <stddef.h>
+#include <stdint.h>
 
 /*
  * The token_leak preflight item: walks a directory tree for strings shaped
@@ -49,14 +50,20 @@ struct token_scan {
 	size_t skipped_links_out; /* symlinks leading out of the tree */
 	size_t unreadable;      /* files or directories that could not be opened */
 	bool files_truncated;   /* stopped at TOKEN_SCAN_FILES_MAX */
+	bool time_truncated;    /* stopped at the deadline */
+	int64_t deadline_mono_ms; /* set by token_scan_dir() */
 };
 
 /*
- * Walks dir into *scan (zeroed first; release with token_scan_finish()).
- * Returns 0, or a negative errno when dir itself cannot be opened as a
- * directory (a single regular file is scanned as it is).
+ * Walks dir into *scan (zeroed first; release with token_scan_finish()),
+ * stopping between two files once clock_mono_ms() reaches
+ * deadline_mono_ms (0: no deadline): a tree as large as /usr must not hold
+ * a run past its budget. Returns 0, or a negative errno when dir itself
+ * cannot be opened as a directory (a single regular file is scanned as it
+ * is).
  */
-int token_scan_dir(const char *dir, struct token_scan *scan);
+int token_scan_dir(const char *dir, int64_t deadline_mono_ms,
+		   struct token_scan *scan);
 
 /* Scans one buffer as the file path (a label, copied into hits). */
 void token_scan_buffer(struct token_scan *scan, const char *path,

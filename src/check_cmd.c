@@ -195,7 +195,10 @@ print_plugin_line(const struct settings *s, const struct check_options *o,
 	if (rl->has_remaining) {
 		printf(" quota_remaining=%lld;", (long long)rl->remaining);
 		if (rl->has_limit)
-			printf("%lld:", (long long)(rl->limit * s->rate_limit_low / 100));
+			/* In that order: a hostile limit near INT64_MAX
+			 * must not overflow. */
+			printf("%lld:", (long long)(rl->limit / 100 * s->rate_limit_low +
+						    rl->limit % 100 * s->rate_limit_low / 100));
 		printf(";;0");
 		if (rl->has_limit)
 			printf(";%lld", (long long)rl->limit);

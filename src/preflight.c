@@ -1,3 +1,4 @@
+#include <pthread.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -404,6 +405,26 @@ redact_report(const struct settings *s, struct preflight_report *report)
 	}
 }
 
+/*
+ * The token scan runs beside the network items: on the thread that drives
+ * curl, a large tree would stall every transfer past its timeout and fail
+ * them all. Both stop at the run's deadline.
+ */
+struct scan_job {
+	const char *dir;
+	int64_t deadline_mono_ms;
+	int rc;
+	struct token_scan scan;
+};
+
+static void *
+scan_thread(void *data)
+{
+	struct scan_job *job = data;
+	job->rc = token_scan_dir(job->dir, job->deadline_mono_ms, &job->scan);
+	return NULL;
+}
+
 int
 preflight_run(const struct settings *s)
 {
@@ -423,15 +444,27 @@ preflight_run(const struct settings *s)
 		mem_oom();
 	run.deadline_mono_ms = started + budget_ms;
 
+	struct scan_job job = {
+		.dir = s->scan_dir,
+		.deadline_mono_ms = run.deadline_mono_ms,
+	};
+	pthread_t scanner;
+	bool scanning = false;
+	if (s->scan_dir) {
+		int e = pthread_create(&scanner, NULL, scan_thread, &job);
+		if (e != 0)
+			job.rc = -e;
+		scanning = e == 0;
+	}
 	start_all(&run);
-	/* Connections get going before the scan takes its turn. */
-	int running = 0;
-	curl_multi_perform(run.multi, &running);
+	run_loop(&run, budget_ms);
+	if (scanning)
+		pthread_join(scanner, NULL);
 	if (s->scan_dir) {
 		run.o.scanned = true;
-		run.o.scan_rc = token_scan_dir(s->scan_dir, &run.o.scan);
+		run.o.scan_rc = job.rc;
+		run.o.scan = job.scan;
 	}
-	run_loop(&run, budget_ms);
 	run.o.now_s = clock_real_ms() / 1000;
 
 	report.target = xasprintf("%s (region %s, Intercom-Version %s, timeout %lld ms)",

@@ -116,6 +116,13 @@ judge_auth(const struct settings *s, const struct preflight_observed *o,
 	outcome(me, what, sizeof(what));
 
 	region[0] = '\0';
+	if (!answered(me) && me->req.result.transport == PROBE_TRANSPORT_PROTOCOL) {
+		/* The host answered, but not as Intercom does. */
+		preflight_set(it, PREFLIGHT_FAIL, "GET /me: %s", what);
+		preflight_advise(it, "%s answers, but not as Intercom's API: check"
+				 " api_url, and any proxy in between", s->api_url);
+		return;
+	}
 	if (!answered(me)) {
 		preflight_set(it, PREFLIGHT_FAIL, "GET /me: %s", what);
 		preflight_advise(it, "check that this host reaches %s (firewall, proxy,"
@@ -353,7 +360,9 @@ judge_tls(const struct preflight_observed *o, struct preflight_item *it)
 				 " otherwise update the system CA store");
 		return;
 	}
-	if (!answered(&o->me)) {
+	/* A garbage answer still came over a verified handshake: its
+	 * certificate counts. */
+	if (!answered(&o->me) && r->cert_not_after_s <= 0) {
 		preflight_set(it, PREFLIGHT_SKIP, "no TLS handshake completed (see auth)");
 		return;
 	}
@@ -562,7 +571,16 @@ judge_token_leak(const struct settings *s, const struct preflight_observed *o,
 		 sc->files == 1 ? "" : "s",
 		 sc->skipped_binary, sc->skipped_large, TOKEN_SCAN_FILE_MAX / 1024,
 		 sc->skipped_links_out, sc->files_truncated ? "; stopped at the"
-		 " file limit" : "");
+		 " file limit" : sc->time_truncated ? "; stopped at the run's"
+		 " deadline" : "");
+	bool partial = sc->files_truncated || sc->time_truncated;
+	if (sc->n_hits == 0 && partial) {
+		preflight_set(it, PREFLIGHT_WARN, "no token-like strings in the part"
+			      " of %s read (%s)", dir, skipped);
+		preflight_advise(it, "scan the source tree itself, not a parent of it,"
+				 " or raise timeout: the rest of the tree was not read");
+		return;
+	}
 	if (sc->n_hits == 0) {
 		preflight_set(it, PREFLIGHT_PASS, "no token-like strings in %s (%s)", dir,
 			      skipped);

@@ -122,7 +122,10 @@ xml_escaped(FILE *out, const char *text)
 		case '>': fputs("&gt;", out); break;
 		case '"': fputs("&quot;", out); break;
 		case '\'': fputs("&apos;", out); break;
-		default: fputc(*p, out); break;
+		/* XML 1.0 has no way to write the other C0 controls:
+		 * evidence is printable already, this is the second lock. */
+		case '\t': case '\n': case '\r': fputc(*p, out); break;
+		default: fputc((unsigned char)*p < 0x20 ? '?' : *p, out); break;
 		}
 	}
 }

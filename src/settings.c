@@ -477,10 +477,10 @@ parse_count(const char *text, int64_t *out)
 }
 
 static bool
-has_blank_or_control(const char *text)
+has_unsafe_url_byte(const char *text)
 {
 	for (const unsigned char *p = (const unsigned char *)text; *p; p++) {
-		if (*p <= 0x20 || *p == 0x7f)
+		if (*p <= 0x20 || *p >= 0x7f)
 			return true;
 	}
 	return false;
@@ -496,8 +496,9 @@ url_problem(const char *url, char *buf, size_t size)
 {
 	/* Before curl, which says "bad hostname" for a space anywhere in the
 	 * authority: the URL goes into a request line and the logs. */
-	if (has_blank_or_control(url))
-		return "contains whitespace or a control character";
+	if (has_unsafe_url_byte(url))
+		return "contains whitespace, a control character or a non-ASCII"
+		       " byte (percent-encode it)";
 
 	CURLU *u = curl_url();
 	if (!u)
@@ -1569,6 +1570,19 @@ resolve_webhook_secret(struct loader *ld)
  * are random, settings are not) or the webhook secret would leak it.
  * Refused, without showing the value.
  */
+/* Which secret value holds a fragment of (see secret_leaks()), or NULL. */
+static const char *
+secret_in(const struct settings *s, const char *env_token, const char *value)
+{
+	if (!value)
+		return NULL;
+	if (secret_leaks(value, s->webhook_secret))
+		return "the webhook secret";
+	if (secret_leaks(value, s->token) || secret_leaks(value, env_token))
+		return "the access token";
+	return NULL;
+}
+
 static int
 check_no_secret_in_values(struct loader *ld)
 {
@@ -1581,13 +1595,7 @@ check_no_secret_in_values(struct loader *ld)
 		if (d->type != TYPE_TEXT && d->type != TYPE_URL)
 			continue;
 		const char *value = *(char *const *)((const char *)s + d->offset);
-		if (!value)
-			continue;
-		const char *what = NULL;
-		if (s->webhook_secret && strstr(value, s->webhook_secret))
-			what = "the webhook secret";
-		else if (secret_leaks(value, s->token) || secret_leaks(value, env_token))
-			what = "the access token";
+		const char *what = secret_in(s, env_token, value);
 		if (what) {
 			const char *src;
 			value_of(ld, i, &src);
@@ -1595,6 +1603,17 @@ check_no_secret_in_values(struct loader *ld)
 				    " refusing to log it or send it anywhere", d->key, src,
 				    what);
 		}
+	}
+	/* preflight's own options, from the command line only. */
+	const struct { const char *flag, *value; } extra[] = {
+		{ "--health-url", s->health_url },
+		{ "--scan", s->scan_dir },
+	};
+	for (size_t i = 0; i < sizeof(extra) / sizeof(extra[0]); i++) {
+		const char *what = secret_in(s, env_token, extra[i].value);
+		if (what)
+			return fail(ld, "%s: the value holds %s, or part of it: refusing"
+				    " to log it or send it anywhere", extra[i].flag, what);
 	}
 	return 0;
 }

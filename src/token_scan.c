@@ -7,6 +7,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include "clock.h"
 #include "mem.h"
 #include "secret.h"
 #include "token_scan.h"
@@ -144,7 +145,7 @@ walk(struct token_scan *scan, int dirfd, const char *path, const char *root,
 	}
 	struct dirent *e;
 	while ((e = readdir(d))) {
-		if (scan->files_truncated)
+		if (scan->files_truncated || scan->time_truncated)
 			break;
 		const char *name = e->d_name;
 		if (strcmp(name, ".") == 0 || strcmp(name, "..") == 0)
@@ -166,6 +167,11 @@ walk(struct token_scan *scan, int dirfd, const char *path, const char *root,
 		if (scan->files + scan->skipped_binary + scan->skipped_large >=
 		    TOKEN_SCAN_FILES_MAX) {
 			scan->files_truncated = true;
+			break;
+		}
+		if (scan->deadline_mono_ms > 0 &&
+		    clock_mono_ms() >= scan->deadline_mono_ms) {
+			scan->time_truncated = true;
 			break;
 		}
 		char *child = xasprintf("%s%s%s", path,
@@ -190,9 +196,10 @@ walk(struct token_scan *scan, int dirfd, const char *path, const char *root,
 }
 
 int
-token_scan_dir(const char *dir, struct token_scan *scan)
+token_scan_dir(const char *dir, int64_t deadline_mono_ms, struct token_scan *scan)
 {
 	memset(scan, 0, sizeof(*scan));
+	scan->deadline_mono_ms = deadline_mono_ms;
 	int fd = open(dir, O_RDONLY | O_CLOEXEC | O_NONBLOCK);
 	if (fd < 0)
 		return -errno;

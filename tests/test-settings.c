@@ -842,7 +842,19 @@ START_TEST(region_and_api_url)
 		   "api_url: invalid URL \"https://:443\" (from flag --api-url): has no host");
 	expect_err(COMMAND_SERVE, ARGV("--api-url=https://a b"), ENV(TOKEN_ENV),
 		   "api_url: invalid URL \"https://a b\" (from flag --api-url):"
-		   " contains whitespace or a control character");
+		   " contains whitespace, a control character or a non-ASCII byte"
+		   " (percent-encode it)");
+	/* preflight's own URL is held to the same rule, the
+	 * environment's token included where a token file wins over it. */
+	expect_err(COMMAND_PREFLIGHT, ARGV("--health-url=http://h/?t=" TOKEN),
+		   ENV(TOKEN_ENV),
+		   "--health-url: the value holds the access token, or part of it:"
+		   " refusing to log it or send it anywhere");
+	/* A raw 8-bit byte would reach logs and JSON as it is. */
+	expect_err(COMMAND_SERVE, ARGV("--webhook-url=https://a/\xff"), ENV(TOKEN_ENV),
+		   "webhook_url: invalid URL \"https://a/\\xff\" (from flag --webhook-url):"
+		   " contains whitespace, a control character or a non-ASCII byte"
+		   " (percent-encode it)");
 	expect_err(COMMAND_SERVE, ARGV("--api-url="), ENV(TOKEN_ENV),
 		   "api_url: empty value (from flag --api-url)");
 	/* curl reads "https:///me" (above) as host "me", this as host "x":

@@ -9,6 +9,7 @@
 
 #include <check.h>
 
+#include "clock.h"
 #include "token_scan.h"
 
 #define TOKEN "dG9rOjQ5YjI3ZWQ0LXNjYW4tdGVzdC10b2tlbi0wMDAx"
@@ -83,7 +84,7 @@ START_TEST(planted_tokens_found_and_masked)
 	write_file("src/deep/run.sh", two, strlen(two));
 
 	struct token_scan s;
-	ck_assert_int_eq(token_scan_dir(root, &s), 0);
+	ck_assert_int_eq(token_scan_dir(root, 0, &s), 0);
 	ck_assert_uint_eq(s.n_hits, 3);
 	ck_assert(has_hit(&s, "/src/config.yaml", 4));
 	ck_assert(has_hit(&s, "/src/deep/run.sh", 1));
@@ -133,7 +134,7 @@ START_TEST(git_binary_large_and_links_skipped)
 	ck_assert_int_eq(symlink("notes.txt", path), 0);
 
 	struct token_scan s;
-	ck_assert_int_eq(token_scan_dir(root, &s), 0);
+	ck_assert_int_eq(token_scan_dir(root, 0, &s), 0);
 	ck_assert_msg(s.n_hits == 0, "hit in %s", s.n_hits ? s.hits[0].path : "");
 	ck_assert_uint_eq(s.skipped_binary, 1);
 	ck_assert_uint_eq(s.skipped_large, 1);
@@ -153,7 +154,27 @@ START_TEST(short_prefix_is_no_token)
 	ck_assert_uint_eq(s.hits[0].line, 3);
 	token_scan_finish(&s);
 
-	ck_assert_int_lt(token_scan_dir("/nonexistent/token-scan", &s), 0);
+	ck_assert_int_lt(token_scan_dir("/nonexistent/token-scan", 0, &s), 0);
+	token_scan_finish(&s);
+}
+END_TEST
+
+/* A deadline already past stops the walk before the first file. */
+START_TEST(deadline_stops_the_walk)
+{
+	const char line[] = "token = \"dG9rOjQ5YjI3ZWQ0LXNjYW4tdGVzdA==\"\n";
+	write_file("a.env", line, strlen(line));
+	write_file("b.env", line, strlen(line));
+	struct token_scan s;
+	ck_assert_int_eq(token_scan_dir(root, 1, &s), 0);
+	ck_assert(s.time_truncated);
+	ck_assert_uint_eq(s.files, 0);
+	token_scan_finish(&s);
+
+	ck_assert_int_eq(token_scan_dir(root, clock_mono_ms() + 60000, &s), 0);
+	ck_assert(!s.time_truncated);
+	ck_assert_uint_eq(s.files, 2);
+	ck_assert_uint_eq(s.n_hits, 2);
 	token_scan_finish(&s);
 }
 END_TEST
@@ -167,6 +188,7 @@ main(void)
 	tcase_add_test(tc, planted_tokens_found_and_masked);
 	tcase_add_test(tc, git_binary_large_and_links_skipped);
 	tcase_add_test(tc, short_prefix_is_no_token);
+	tcase_add_test(tc, deadline_stops_the_walk);
 	suite_add_tcase(s, tc);
 	SRunner *sr = srunner_create(s);
 	srunner_run_all(sr, CK_ENV);
