@@ -47,20 +47,6 @@ struct status_page_info {
 	int64_t checked_ms;        /* realtime of the last finished read */
 };
 
-/*
- * How the last probe's connection went, from curl's timings: each
- * phase's own duration in microseconds. A probe that reused an open
- * connection spends nothing on DNS, TCP or TLS.
- */
-struct probe_phases {
-	bool known;                /* the last probe reported timings */
-	bool reused;               /* no new connection was made */
-	int64_t dns_us;
-	int64_t connect_us;        /* TCP */
-	int64_t tls_us;
-	int64_t first_byte_us;     /* request sent .. first byte of the answer */
-};
-
 struct webhook_info {
 	bool enabled;              /* webhook_url is set */
 	bool checked;              /* a HEAD has finished */
@@ -104,7 +90,6 @@ struct health_snapshot {
 	bool last_success;              /* `last` was a 2xx */
 	struct rate_limit rate_limit;   /* last headers seen, any probe */
 	int64_t rate_limit_seen_ms;     /* realtime of the probe that sent them */
-	struct probe_phases phases;     /* the last probe's connection */
 	int64_t cert_expiry_s;          /* API certificate's notAfter, Unix
 	                                 * time, from the last handshake; 0
 	                                 * before any */
@@ -137,12 +122,6 @@ struct health_snapshot {
 	/* Probes the store's history keeps (health_store_init()); 0: none. */
 	int history_size;
 };
-
-/* Records how the last probe connected; cert_expiry_s 0 keeps the
- * expiry seen in an earlier handshake (a reused connection has none). */
-void health_record_connection(struct health_snapshot *s,
-			      const struct probe_phases *phases,
-			      int64_t cert_expiry_s);
 
 /* New parameters for a running snapshot (a reload), at monotonic now. */
 void health_reconfigure(struct health_snapshot *s, const struct health_params *p,

@@ -37,6 +37,20 @@ struct rate_limit {
 	int64_t reset;             /* Unix seconds, Intercom's clock */
 };
 
+/*
+ * How a transfer connected, from curl's cumulative timings: each phase's
+ * own duration in microseconds. A transfer that reused an open connection
+ * spends nothing on DNS, TCP or TLS.
+ */
+struct probe_phases {
+	bool known;                /* curl reported timings */
+	bool reused;               /* no new connection was made */
+	int64_t dns_us;
+	int64_t connect_us;        /* TCP */
+	int64_t tls_us;
+	int64_t first_byte_us;     /* request sent .. first byte of the answer */
+};
+
 struct probe_result {
 	int64_t started_ms;        /* CLOCK_REALTIME, ms since the epoch */
 	int64_t finished_ms;       /* CLOCK_REALTIME */
@@ -47,12 +61,7 @@ struct probe_result {
 	struct rate_limit rate_limit;
 	int64_t retry_after_s;     /* Retry-After as seconds from now; -1 absent */
 	int64_t server_date_s;     /* Date header, Unix seconds; -1 absent */
-	/* How the transfer went, from curl's cumulative timings: each
-	 * phase's own duration in microseconds (dns, connect, tls 0 on a
-	 * reused connection), and whether curl opened a new connection. */
-	bool phases_known;
-	bool reused;
-	int64_t dns_us, connect_us, tls_us, first_byte_us;
+	struct probe_phases phases;
 	/* The server certificate's notAfter, Unix seconds; 0 when unknown
 	 * (no handshake on this transfer, or certinfo not asked for: see
 	 * request_want_certinfo()). */

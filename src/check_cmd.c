@@ -208,12 +208,13 @@ print_plugin_line(const struct settings *s, const struct check_options *o,
 	if (o->verbose >= 1) {
 		printf("GET %s%s (Intercom-Version %s)\n", s->api_url, s->probe_path,
 		       s->api_version);
-		if (r->phases_known)
+		const struct probe_phases *p = &r->phases;
+		if (p->known)
 			printf("dns %.1f ms, connect %.1f ms, tls %.1f ms, first byte"
-			       " %.1f ms%s\n", (double)r->dns_us / 1000.0,
-			       (double)r->connect_us / 1000.0, (double)r->tls_us / 1000.0,
-			       (double)r->first_byte_us / 1000.0,
-			       r->reused ? " (reused connection)" : "");
+			       " %.1f ms%s\n", (double)p->dns_us / 1000.0,
+			       (double)p->connect_us / 1000.0, (double)p->tls_us / 1000.0,
+			       (double)p->first_byte_us / 1000.0,
+			       p->reused ? " (reused connection)" : "");
 	}
 }
 

@@ -61,15 +61,6 @@ health_init(struct health_snapshot *s, const struct health_params *p,
 }
 
 void
-health_record_connection(struct health_snapshot *s,
-			 const struct probe_phases *phases, int64_t cert_expiry_s)
-{
-	s->phases = *phases;
-	if (cert_expiry_s > 0)
-		s->cert_expiry_s = cert_expiry_s;
-}
-
-void
 health_reconfigure(struct health_snapshot *s, const struct health_params *p,
 		   int64_t now_mono_ms)
 {
@@ -137,6 +128,10 @@ health_record_probe(struct health_snapshot *s, const struct health_params *p,
 	observe_duration(s, r->latency_ms);
 
 	s->last = *r;
+	/* A reused connection has no handshake: keep the expiry seen in the
+	 * last one. */
+	if (r->cert_not_after_s > 0)
+		s->cert_expiry_s = r->cert_not_after_s;
 	s->last_state = raw;
 	s->authenticated = authenticated;
 	if (r->rate_limit.has_limit || r->rate_limit.has_remaining ||

@@ -276,17 +276,6 @@ finish_api(struct probe_worker *w, CURLcode code)
 	enum health_state before = w->snap.state;
 	bool first = !w->snap.probed;
 	bool changed = health_record_probe(&w->snap, &w->params, r);
-	struct probe_phases phases = { 0 };
-	if (r->phases_known)
-		phases = (struct probe_phases){
-			.known = true,
-			.reused = r->reused,
-			.dns_us = r->dns_us,
-			.connect_us = r->connect_us,
-			.tls_us = r->tls_us,
-			.first_byte_us = r->first_byte_us,
-		};
-	health_record_connection(&w->snap, &phases, r->cert_not_after_s);
 
 	int64_t now_mono = clock_mono_ms();
 	int64_t now_real = clock_real_ms();

@@ -720,11 +720,11 @@ render_metrics(const struct health_snapshot *s,
 		sample_seconds(&b, "intercom_last_success_timestamp_seconds",
 			       s->last_success_ms);
 
-	if (s->phases.known) {
+	if (s->last.phases.known) {
 		static const char *const names[] = { "dns", "connect", "tls",
 						     "first_byte" };
-		const int64_t us[] = { s->phases.dns_us, s->phases.connect_us,
-				       s->phases.tls_us, s->phases.first_byte_us };
+		const int64_t us[] = { s->last.phases.dns_us, s->last.phases.connect_us,
+				       s->last.phases.tls_us, s->last.phases.first_byte_us };
 		metric_header(&b, "intercom_probe_phase_seconds", "gauge",
 			      "Duration of each phase of the last timed probe; "
 			      "dns, connect and tls are 0 on a reused "
@@ -738,7 +738,7 @@ render_metrics(const struct health_snapshot *s,
 		metric_header(&b, "intercom_probe_connection_reused", "gauge",
 			      "1 when the last timed probe reused an open "
 			      "connection" CACHED);
-		sample_int(&b, "intercom_probe_connection_reused", s->phases.reused);
+		sample_int(&b, "intercom_probe_connection_reused", s->last.phases.reused);
 	}
 	if (s->cert_expiry_s > 0) {
 		metric_header(&b, "intercom_tls_cert_expiry_timestamp_seconds", "gauge",

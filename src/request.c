@@ -253,7 +253,7 @@ cert_not_after(CURL *easy)
 
 /* Each phase's own duration from curl's cumulative timings. */
 static void
-record_phases(CURL *easy, struct probe_result *r)
+record_phases(CURL *easy, struct probe_phases *p)
 {
 	curl_off_t dns = 0, connect = 0, tls = 0, first = 0;
 	long connects = 0;
@@ -264,17 +264,17 @@ record_phases(CURL *easy, struct probe_result *r)
 	    curl_easy_getinfo(easy, CURLINFO_STARTTRANSFER_TIME_T, &first) != CURLE_OK ||
 	    curl_easy_getinfo(easy, CURLINFO_NUM_CONNECTS, &connects) != CURLE_OK)
 		return;
-	r->phases_known = true;
-	r->reused = connects == 0;
+	p->known = true;
+	p->reused = connects == 0;
 	curl_off_t ready = tls > connect ? tls : connect > dns ? connect : dns;
-	r->first_byte_us = first > ready ? first - ready : 0;
+	p->first_byte_us = first > ready ? first - ready : 0;
 	/* On a reused connection curl still counts a few microseconds of
 	 * finding it as "name lookup": nothing was looked up. */
-	if (r->reused)
+	if (p->reused)
 		return;
-	r->dns_us = dns;
-	r->connect_us = connect > dns ? connect - dns : 0;
-	r->tls_us = tls > connect ? tls - connect : 0;
+	p->dns_us = dns;
+	p->connect_us = connect > dns ? connect - dns : 0;
+	p->tls_us = tls > connect ? tls - connect : 0;
 }
 
 /* Copies curl's message as a printable single line. */
@@ -378,7 +378,7 @@ request_complete(struct request *req, CURLcode code, bool check_json)
 
 	long status = 0;
 	curl_easy_getinfo(req->easy, CURLINFO_RESPONSE_CODE, &status);
-	record_phases(req->easy, r);
+	record_phases(req->easy, &r->phases);
 	r->cert_not_after_s = cert_not_after(req->easy);
 
 	/* We cut the body off ourselves: the answer itself was fine. */
