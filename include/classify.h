@@ -33,6 +33,9 @@ enum health_state classify_probe(const struct probe_result *r,
 				 const struct classify_params *p,
 				 bool *authenticated);
 
+/* Whether status is a 2xx. */
+bool classify_is_2xx(long status);
+
 /* Whether r is an HTTP answer with a 2xx status. */
 bool classify_is_success(const struct probe_result *r);
 

@@ -124,6 +124,10 @@ void settings_finish(struct settings *s);
  */
 bool settings_parse_duration(const char *text, int64_t *ms);
 
+/* The region ("us", "eu", "au") whose Intercom API api_url is, compared
+ * without case; NULL for any other host (a proxy, a stand-in). */
+const char *settings_region_of_url(const char *api_url);
+
 /* Parses true/false, yes/no, on/off, 1/0 (case-insensitive). */
 bool settings_parse_bool(const char *text, bool *out);
 

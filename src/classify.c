@@ -20,8 +20,8 @@ health_state_name(enum health_state state)
 	return "unhealthy";
 }
 
-static bool
-is_2xx(long status)
+bool
+classify_is_2xx(long status)
 {
 	return status >= 200 && status <= 299;
 }
@@ -29,7 +29,7 @@ is_2xx(long status)
 bool
 classify_is_success(const struct probe_result *r)
 {
-	return r->transport == PROBE_TRANSPORT_OK && is_2xx(r->http_status);
+	return r->transport == PROBE_TRANSPORT_OK && classify_is_2xx(r->http_status);
 }
 
 static bool
@@ -103,7 +103,7 @@ classify_probe(const struct probe_result *r,
 		 * evidence of authentication either. */
 		state = HEALTH_UNHEALTHY;
 		auth = false;
-	} else if (is_2xx(status)) {
+	} else if (classify_is_2xx(status)) {
 		auth = true;
 		state = is_slow(r, p) || is_quota_low(r, p) ?
 			HEALTH_DEGRADED : HEALTH_HEALTHY;
@@ -237,7 +237,7 @@ classify_error_text(const struct probe_result *r,
 	if (state == HEALTH_HEALTHY)
 		return;
 
-	if (r->transport == PROBE_TRANSPORT_OK && is_2xx(r->http_status)) {
+	if (r->transport == PROBE_TRANSPORT_OK && classify_is_2xx(r->http_status)) {
 		/* Degraded although successful: say why, both reasons when
 		 * both apply. */
 		bool slow = is_slow(r, p), low = is_quota_low(r, p);

@@ -167,6 +167,21 @@ ping_notification(void)
 			 id, now, now);
 }
 
+/* POSTs body to the webhook with signature_line (or none) after the
+ * headers every delivery has. */
+static void
+start_post(struct runner *run, struct preflight_call *c, const char *body,
+	   size_t len, const char *signature_line)
+{
+	const struct settings *s = run->s;
+	const char *headers[] = { "Content-Type: application/json",
+				  "User-Agent: intercom-healthd-preflight",
+				  signature_line, NULL };
+	request_init_post(&c->req, s->webhook_url, body, len, headers,
+			  s->webhook_secret, s->timeout_ms, &run->ca);
+	start(run, c);
+}
+
 static void
 start_webhook_posts(struct runner *run)
 {
@@ -183,23 +198,9 @@ start_webhook_posts(struct runner *run)
 	}
 	char *good_line = xasprintf("X-Hub-Signature: %s", good);
 	char *bad_line = xasprintf("X-Hub-Signature: %s", bad);
-	const char *signed_headers[] = { "Content-Type: application/json",
-					 "User-Agent: intercom-healthd-preflight",
-					 good_line, NULL };
-	const char *forged_headers[] = { "Content-Type: application/json",
-					 "User-Agent: intercom-healthd-preflight",
-					 bad_line, NULL };
-	const char *bare_headers[] = { "Content-Type: application/json",
-				       "User-Agent: intercom-healthd-preflight", NULL };
-	request_init_post(&run->o.signed_post.req, s->webhook_url, body, len,
-			  signed_headers, s->webhook_secret, s->timeout_ms, &run->ca);
-	request_init_post(&run->o.forged_post.req, s->webhook_url, body, len,
-			  forged_headers, s->webhook_secret, s->timeout_ms, &run->ca);
-	request_init_post(&run->o.unsigned_post.req, s->webhook_url, body, len,
-			  bare_headers, s->webhook_secret, s->timeout_ms, &run->ca);
-	start(run, &run->o.signed_post);
-	start(run, &run->o.forged_post);
-	start(run, &run->o.unsigned_post);
+	start_post(run, &run->o.signed_post, body, len, good_line);
+	start_post(run, &run->o.forged_post, body, len, bad_line);
+	start_post(run, &run->o.unsigned_post, body, len, NULL);
 	secret_wipe(good, sizeof(good));
 	secret_free(good_line);
 	free(bad_line);

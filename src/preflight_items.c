@@ -6,6 +6,7 @@
 
 #include <cjson/cJSON.h>
 
+#include "classify.h"
 #include "mem.h"
 #include "preflight_items.h"
 #include "response.h"
@@ -67,12 +68,6 @@ status_of(const struct preflight_call *c)
 	return answered(c) ? c->req.result.http_status : 0;
 }
 
-static bool
-is_2xx(long status)
-{
-	return status >= 200 && status < 300;
-}
-
 /* "401: Access Token Invalid", or the transport failure. */
 static void
 outcome(const struct preflight_call *c, char *out, size_t size)
@@ -89,22 +84,6 @@ outcome(const struct preflight_call *c, char *out, size_t size)
 }
 
 /* ---- the API: auth, region, api_version, rate_limit, tls, clock ---- */
-
-static const char *
-region_of_host(const char *api_url)
-{
-	static const struct {
-		const char *url, *region;
-	} hosts[] = {
-		{ "https://api.intercom.io", "US" },
-		{ "https://api.eu.intercom.io", "EU" },
-		{ "https://api.au.intercom.io", "AU" },
-	};
-	for (size_t i = 0; i < sizeof(hosts) / sizeof(hosts[0]); i++)
-		if (strcasecmp(api_url, hosts[i].url) == 0)
-			return hosts[i].region;
-	return NULL;
-}
 
 static void
 judge_auth(const struct settings *s, const struct preflight_observed *o,
@@ -130,7 +109,7 @@ judge_auth(const struct settings *s, const struct preflight_observed *o,
 				 s->api_url);
 		return;
 	}
-	if (is_2xx(status)) {
+	if (classify_is_2xx(status)) {
 		char id_code[80], name[80];
 		cJSON *doc = parse_body(&me->req);
 		const cJSON *app = cJSON_GetObjectItemCaseSensitive(doc, "app");
@@ -178,7 +157,7 @@ static void
 judge_region(const struct settings *s, const struct preflight_observed *o,
 	     const char *region, struct preflight_item *it)
 {
-	if (!is_2xx(status_of(&o->me))) {
+	if (!classify_is_2xx(status_of(&o->me))) {
 		preflight_set(it, PREFLIGHT_SKIP, "needs a 2xx from GET /me (see auth)");
 		return;
 	}
@@ -186,20 +165,15 @@ judge_region(const struct settings *s, const struct preflight_observed *o,
 		preflight_set(it, PREFLIGHT_SKIP, "GET /me gave no app.region");
 		return;
 	}
-	const char *host_region = region_of_host(s->api_url);
+	/* For a proxy or test server, the configured region says which
+	 * Intercom host it stands for. */
+	const char *host_region = settings_region_of_url(s->api_url);
+	const char *basis = host_region ? "the host in use" :
+					  "region (api_url is not an Intercom host)";
 	char expected[8];
-	const char *basis;
-	if (host_region) {
-		snprintf(expected, sizeof(expected), "%s", host_region);
-		basis = "the host in use";
-	} else {
-		/* A proxy or test server: the configured region says which
-		 * Intercom host it stands for. */
-		snprintf(expected, sizeof(expected), "%s", s->region);
-		for (char *p = expected; *p; p++)
-			*p = (char)(*p >= 'a' && *p <= 'z' ? *p - 'a' + 'A' : *p);
-		basis = "region (api_url is not an Intercom host)";
-	}
+	snprintf(expected, sizeof(expected), "%s", host_region ? host_region : s->region);
+	for (char *p = expected; *p; p++)
+		*p = (char)(*p >= 'a' && *p <= 'z' ? *p - 'a' + 'A' : *p);
 	if (strcasecmp(region, expected) == 0) {
 		preflight_set(it, PREFLIGHT_PASS, "workspace region %s matches %s %s",
 			      region, basis, expected);
@@ -238,7 +212,7 @@ judge_api_version(const struct settings *s, const struct preflight_observed *o,
 			return;
 		}
 	}
-	if (is_2xx(status)) {
+	if (classify_is_2xx(status)) {
 		preflight_set(it, PREFLIGHT_PASS, "Intercom-Version %s accepted",
 			      s->api_version);
 		return;
@@ -435,14 +409,14 @@ judge_status_page(const struct settings *s, const struct preflight_observed *o,
 	const struct preflight_call *c = &o->status;
 	char description[128] = "";
 	enum page_indicator ind = PAGE_UNKNOWN;
-	if (is_2xx(status_of(c)))
+	if (classify_is_2xx(status_of(c)))
 		ind = response_parse_status_page(c->req.body, c->req.body_len,
 						 description, sizeof(description));
 	if (ind == PAGE_UNKNOWN) {
 		char what[PROBE_ERROR_MAX + 32];
 		outcome(c, what, sizeof(what));
 		preflight_set(it, PREFLIGHT_WARN, "status page unreadable: %s%s", what,
-			      is_2xx(status_of(c)) ? " (no status.indicator)" : "");
+			      classify_is_2xx(status_of(c)) ? " (no status.indicator)" : "");
 		preflight_advise(it, "the status page is optional, but an incident is"
 				 " easier to tell from your own bug with it: allow"
 				 " egress to www.intercomstatus.com or set status_url"
@@ -515,13 +489,13 @@ judge_webhook_signature(const struct settings *s, const struct preflight_observe
 	bool none_ok = none >= 400 && none < 500;
 
 #define SIGNATURE_EVIDENCE "signed ping -> %s; wrong signature -> %s; no signature -> %s"
-	if (is_2xx(sig) && forged_ok && none_ok) {
+	if (classify_is_2xx(sig) && forged_ok && none_ok) {
 		preflight_set(it, PREFLIGHT_PASS, SIGNATURE_EVIDENCE, signed_what, forged_what, none_what);
 		return;
 	}
 	preflight_set(it, PREFLIGHT_FAIL, SIGNATURE_EVIDENCE, signed_what, forged_what, none_what);
-	bool forged_in = is_2xx(forged) || (forged >= 300 && forged < 400);
-	bool none_in = is_2xx(none) || (none >= 300 && none < 400);
+	bool forged_in = classify_is_2xx(forged) || (forged >= 300 && forged < 400);
+	bool none_in = classify_is_2xx(none) || (none >= 300 && none < 400);
 	if (forged_in || none_in) {
 		char *ev = xasprintf("%s; ACCEPTED %s%s%s", it->evidence,
 				     forged_in ? "a wrong signature" : "",
@@ -534,7 +508,7 @@ judge_webhook_signature(const struct settings *s, const struct preflight_observe
 				 " compared in constant time with X-Hub-Signature"
 				 " (sha1=<hex>); answer 401 when it differs or is"
 				 " missing, before acting on the body");
-	} else if (!is_2xx(sig) && answered(&o->signed_post) && sig < 500) {
+	} else if (!classify_is_2xx(sig) && answered(&o->signed_post) && sig < 500) {
 		preflight_advise(it, "the endpoint rejected a correctly signed ping: it"
 				 " checks with another secret than the app's client"
 				 " secret (Developer Hub > Basic information), or signs"
@@ -667,7 +641,7 @@ judge_scopes(const struct settings *s, const struct preflight_observed *o,
 		long status = status_of(c);
 		if (status == 401 || status == 403 || status == 404)
 			denied = true;
-		else if (!is_2xx(status))
+		else if (!classify_is_2xx(status))
 			unsure = true;
 		char path[TEXT_SHOW_PATH_MAX];
 		text_printable(path, sizeof(path), o->scope_paths[i],

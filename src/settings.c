@@ -173,6 +173,15 @@ static const char *const region_urls[] = {
 	"https://api.au.intercom.io",
 };
 
+const char *
+settings_region_of_url(const char *api_url)
+{
+	for (const struct choice *c = regions; c->name; c++)
+		if (strcasecmp(api_url, region_urls[c->value]) == 0)
+			return c->name;
+	return NULL;
+}
+
 /* In the order of config/intercom-healthd.conf, the man page and --help. */
 static const struct setting_def settings_table[] = {
 	{ "token_file", "--token-file", "INTERCOM_HEALTHD_TOKEN_FILE",
