@@ -18,6 +18,10 @@
  */
 int file_read_regular(const char *path, size_t max, char **out, size_t *len);
 
+/* The same for an open fd (not closed here): for a walk that opens each
+ * file relative to its directory, without following symlinks. */
+int file_read_fd(int fd, size_t max, char **out, size_t *len);
+
 /* A short reason for a file_read_regular() failure, e.g. "not a regular
  * file" or "larger than 65536 bytes" (into buf, which it returns). */
 const char *file_problem(int rc, size_t max, char *buf, size_t size);

@@ -18,26 +18,25 @@ file_read_regular(const char *path, size_t max, char **out, size_t *len)
 	int fd = open(path, O_RDONLY | O_CLOEXEC | O_NOCTTY | O_NONBLOCK);
 	if (fd < 0)
 		return -errno;
+	int rc = file_read_fd(fd, max, out, len);
+	close(fd);
+	return rc;
+}
 
+int
+file_read_fd(int fd, size_t max, char **out, size_t *len)
+{
 	int rc = 0;
 	char *buf = NULL;
 	struct stat st;
-	if (fstat(fd, &st) < 0) {
-		rc = -errno;
-		goto out;
-	}
-	if (S_ISDIR(st.st_mode)) {
-		rc = -EISDIR;
-		goto out;
-	}
-	if (!S_ISREG(st.st_mode)) {
-		rc = -EINVAL;
-		goto out;
-	}
-	if ((unsigned long long)st.st_size > max) {
-		rc = -EFBIG;
-		goto out;
-	}
+	if (fstat(fd, &st) < 0)
+		return -errno;
+	if (S_ISDIR(st.st_mode))
+		return -EISDIR;
+	if (!S_ISREG(st.st_mode))
+		return -EINVAL;
+	if ((unsigned long long)st.st_size > max)
+		return -EFBIG;
 	/* The size may change under us: read at most max + 1 to notice. */
 	buf = xmalloc(max + 2);
 	size_t n = 0;
@@ -67,7 +66,6 @@ out:
 		secret_wipe(buf, max + 2);
 		free(buf);
 	}
-	close(fd);
 	return rc;
 }
 

@@ -8,6 +8,7 @@
 #include <unistd.h>
 
 #include "clock.h"
+#include "file.h"
 #include "mem.h"
 #include "secret.h"
 #include "token_scan.h"
@@ -77,25 +78,16 @@ token_scan_buffer(struct token_scan *scan, const char *path, const char *buf,
 static void
 scan_file(struct token_scan *scan, int fd, const char *path)
 {
-	struct stat st;
-	if (fstat(fd, &st) < 0 || !S_ISREG(st.st_mode)) {
-		scan->unreadable++;
-		return;
-	}
-	if (st.st_size > TOKEN_SCAN_FILE_MAX) {
+	char *buf = NULL;
+	size_t len = 0;
+	int rc = file_read_fd(fd, TOKEN_SCAN_FILE_MAX, &buf, &len);
+	if (rc == -EFBIG) {
 		scan->skipped_large++;
 		return;
 	}
-	size_t cap = (size_t)st.st_size;
-	char *buf = xmalloc(cap + 1);
-	size_t len = 0;
-	while (len < cap) {
-		ssize_t n = read(fd, buf + len, cap - len);
-		if (n < 0 && errno == EINTR)
-			continue;
-		if (n <= 0)
-			break;
-		len += (size_t)n;
+	if (rc < 0) {
+		scan->unreadable++;
+		return;
 	}
 	if (memchr(buf, '\0', len < BINARY_SNIFF ? len : BINARY_SNIFF)) {
 		scan->skipped_binary++;
