@@ -60,6 +60,32 @@ env_or_fail(const char *name)
 	return v;
 }
 
+/*
+ * A wait's deadline: every timeout_ms a test passes to a wait_* helper is
+ * what the step takes on an idle machine with room to spare, and a wait
+ * only bounds how long a test that already failed takes to say so. CI
+ * machines are shared and the sanitizers are slow, so the bound is
+ * stretched: WAIT_SLACK times on its own, more under a sanitizer
+ * (HEALTHD_TEST_TIME_SCALE, set by tests/meson.build). A passing test
+ * never waits longer for it.
+ */
+#define WAIT_SLACK 4
+
+int
+harness_time_scale(void)
+{
+	const char *v = getenv("HEALTHD_TEST_TIME_SCALE");
+	int scale = v ? atoi(v) : 1;
+	return scale >= 1 ? scale : 1;
+}
+
+long long
+harness_deadline(int timeout_ms)
+{
+	int scale = harness_time_scale();
+	return now_ms() + (long long)timeout_ms * (scale > WAIT_SLACK ? scale : WAIT_SLACK);
+}
+
 /* Milliseconds left until deadline (now_ms clock), never negative. */
 static int
 left_ms(long long deadline)
@@ -96,6 +122,9 @@ append(char **buf, size_t *len, const char *data, size_t n)
 static void
 child_hygiene(int first_fd)
 {
+	/* A group of our own, which harness_track()'s exit handler kills
+	 * whole: what we start (a browser's helpers) goes with us. */
+	setpgid(0, 0);
 	prctl(PR_SET_PDEATHSIG, SIGKILL);
 	close_range((unsigned)first_fd, ~0U, 0);
 }
@@ -163,7 +192,7 @@ reap(pid_t pid, int timeout_ms)
 static int
 collect_child(pid_t pid, int fd, int timeout_ms, const char *what, char **out)
 {
-	long long deadline = now_ms() + timeout_ms;
+	long long deadline = harness_deadline(timeout_ms);
 	char *buf = xstrdup("");
 	size_t len = 0;
 	for (;;) {
@@ -187,6 +216,44 @@ collect_child(pid_t pid, int fd, int timeout_ms, const char *what, char **out)
 		      "%.2000s", what, timeout_ms, buf);
 	*out = buf;
 	return status;
+}
+
+/*
+ * Every process a case starts leads a process group of its own
+ * (child_hygiene); when the case's process ends, however it ends short of
+ * SIGKILL, each group is killed. A helper that outlived its test would
+ * keep meson's output pipe open and hang the run to meson's timeout; one
+ * killed with SIGKILL still dies by PR_SET_PDEATHSIG, and its group
+ * members are orphans with nothing of meson's (close_range).
+ */
+#define MAX_TRACKED 256
+static pid_t tracked[MAX_TRACKED];
+static size_t n_tracked;
+static pid_t tracker;
+
+static void
+kill_tracked(void)
+{
+	if (getpid() != tracker)
+		return;
+	for (size_t i = 0; i < n_tracked; i++)
+		kill(-tracked[i], SIGKILL);
+	n_tracked = 0;
+}
+
+void
+harness_track(pid_t pid)
+{
+	/* Also here, not only in the child: the group must exist before we
+	 * might kill it, whichever of the two runs first. */
+	setpgid(pid, pid);
+	if (tracker != getpid()) {
+		tracker = getpid();
+		n_tracked = 0;
+		atexit(kill_tracked);
+	}
+	if (n_tracked < MAX_TRACKED)
+		tracked[n_tracked++] = pid;
 }
 
 /* ------------------------------------------------------------------ */
@@ -351,6 +418,8 @@ fake_start(struct fake *f, const char *token)
 	ck_assert_int_eq(pipe(out), 0);
 	pid_t pid = fork();
 	ck_assert_int_ge(pid, 0);
+	if (pid > 0)
+		harness_track(pid);
 	if (pid == 0) {
 		dup2(out[1], STDOUT_FILENO);
 		close(out[0]);
@@ -373,7 +442,7 @@ fake_start(struct fake *f, const char *token)
 	f->pid = pid;
 
 	char line[128];
-	read_line(out[0], line, sizeof(line), now_ms() + 10000);
+	read_line(out[0], line, sizeof(line), harness_deadline(10000));
 	close(out[0]);
 	ck_assert_msg(sscanf(line, "https_port=%d control_port=%d",
 			     &f->https_port, &f->control_port) == 2,
@@ -517,7 +586,7 @@ fake_requests(struct fake *f, const char *kind)
 void
 wait_fake_requests(struct fake *f, const char *kind, long n, int timeout_ms)
 {
-	long long deadline = now_ms() + timeout_ms;
+	long long deadline = harness_deadline(timeout_ms);
 	long have;
 	while ((have = fake_requests(f, kind)) < n) {
 		ck_assert_msg(now_ms() < deadline, "the stand-in saw %ld %s requests "
@@ -610,6 +679,8 @@ daemon_start(struct daemon *d, const char *bin, const char *const *args,
 
 	pid_t pid = fork();
 	ck_assert_int_ge(pid, 0);
+	if (pid > 0)
+		harness_track(pid);
 	if (pid == 0) {
 		int log = open(d->log_path, O_WRONLY | O_CREAT | O_TRUNC, 0600);
 		if (log >= 0)
@@ -721,7 +792,7 @@ daemon_log(const struct daemon *d)
 void
 wait_log(const struct daemon *d, const char *needle, int n, int timeout_ms)
 {
-	long long deadline = now_ms() + timeout_ms;
+	long long deadline = harness_deadline(timeout_ms);
 	for (;;) {
 		char *log = daemon_log(d);
 		int have = count_of(log, needle);
@@ -745,6 +816,8 @@ run_command(const char *const *argv, const char *const *env, char **out)
 	ck_assert_int_eq(pipe(pipefd), 0);
 	pid_t pid = fork();
 	ck_assert_int_ge(pid, 0);
+	if (pid > 0)
+		harness_track(pid);
 	if (pid == 0) {
 		dup2(pipefd[1], STDOUT_FILENO);
 		dup2(pipefd[1], STDERR_FILENO);
@@ -812,7 +885,7 @@ cJSON *
 wait_health(struct daemon *d, bool (*pred)(cJSON *health, void *arg),
 	    void *arg, int timeout_ms, const char *what)
 {
-	long long deadline = now_ms() + timeout_ms;
+	long long deadline = harness_deadline(timeout_ms);
 	char *last = NULL;
 	for (;;) {
 		cJSON *doc = get_health(d, NULL);
@@ -883,7 +956,7 @@ wait_probe_after_change(struct daemon *d, struct fake *f,
 			bool (*pred)(cJSON *health, void *arg), void *arg,
 			int timeout_ms)
 {
-	long long deadline = now_ms() + timeout_ms;
+	long long deadline = harness_deadline(timeout_ms);
 	fake_reset(f);
 	struct after_change want = { .since = -1, .pred = pred, .arg = arg };
 	while ((want.since = first_arrival_ms(f)) < 0) {
@@ -934,7 +1007,7 @@ metric_value(struct daemon *d, const char *series)
 void
 wait_metric(struct daemon *d, const char *series, double at_least, int timeout_ms)
 {
-	long long deadline = now_ms() + timeout_ms;
+	long long deadline = harness_deadline(timeout_ms);
 	double have = -1;
 	while (now_ms() < deadline) {
 		have = metric_value(d, series);
@@ -1028,7 +1101,7 @@ notify_wait(int fd, bool (*done)(const char *got, void *arg), void *arg,
 {
 	char *all = xstrdup("");
 	size_t len = 0;
-	long long deadline = now_ms() + timeout_ms;
+	long long deadline = harness_deadline(timeout_ms);
 	while (!done(all, arg)) {
 		if (now_ms() >= deadline)
 			ck_abort_msg("no %s on the notify socket within %d ms; got:\n%.3000s",
@@ -1065,6 +1138,8 @@ promtool_check(const char *text, size_t len, char **out)
 	ck_assert_int_eq(pipe(pipefd), 0);
 	pid_t pid = fork();
 	ck_assert_int_ge(pid, 0);
+	if (pid > 0)
+		harness_track(pid);
 	if (pid == 0) {
 		dup2(in, STDIN_FILENO);
 		dup2(pipefd[1], STDOUT_FILENO);

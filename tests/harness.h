@@ -24,17 +24,10 @@ struct harness_case {
 	const char *name;
 	const TTest *test;
 	int loop;                  /* > 0: a loop test over _i in 0..loop-1 */
-	/* Check tags, e.g. HARNESS_TIMING; NULL for none. */
+	/* Check tags (CK_INCLUDE_TAGS, CK_EXCLUDE_TAGS); NULL for none. */
 	const char *tags;
 };
 
-/*
- * A case whose assertions hold only at normal speed: probe timeouts of a
- * few hundred milliseconds that a first TLS handshake under
- * ThreadSanitizer (10x slower) overruns. The TSan build runs everything
- * else (CK_EXCLUDE_TAGS=timing); the plain and ASan builds run these too.
- */
-#define HARNESS_TIMING "timing"
 
 /*
  * Builds a suite with one tcase per case, each with the checked fixture
@@ -125,6 +118,20 @@ void wait_log(const struct daemon *d, const char *needle, int n, int timeout_ms)
  * when it did not (it is then killed with SIGKILL and reaped).
  */
 int reap(pid_t pid, int timeout_ms);
+
+/*
+ * Makes pid (a child just forked, which calls setpgid(0, 0) itself too)
+ * lead a process group that is killed whole when this test process
+ * exits. Every helper of the harness's is tracked; a test that forks its
+ * own helpers calls it too.
+ */
+void harness_track(pid_t pid);
+
+/* The sanitizers' slowdown (HEALTHD_TEST_TIME_SCALE: 1, 5 or 10). */
+int harness_time_scale(void);
+/* now_ms() plus timeout_ms stretched for a shared or sanitized machine:
+ * the deadline the wait_* helpers use. */
+long long harness_deadline(int timeout_ms);
 
 /* Runs a command to completion; returns the exit status, output in *out
  * (stdout and stderr together; caller frees). Clean env as above. Fails
