@@ -20,7 +20,10 @@ need mmdebstrap unshare chroot mount curl tar readelf ss "$PYTHON3"
 src=$HEALTHD_SOURCE_ROOT
 
 inside=
+# Without set -e: a wait returning a signal's status would end the trap
+# before stop_all, and a stand-in left running holds meson's pipe open.
 cleanup() {
+	set +e
 	[ -n "$inside" ] && kill "$inside" 2>/dev/null && wait "$inside" 2>/dev/null
 	stop_all
 	rm -rf "$tmp"
