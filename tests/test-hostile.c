@@ -23,11 +23,14 @@
  * crowds of idle, dripping, half-sent and oversized connections from a
  * few loopback source addresses. While they hold the daemon, a
  * well-behaved client on a fresh connection must get /livez and /readyz
- * within the latency bound, and the daemon must not grow with the crowd.
+ * within the bound, and the daemon must not grow with the crowd.
  *
- * The bound is 100 ms times HEALTHD_TEST_TIME_SCALE (sanitizer builds set
- * it). Each test prints what it measured to stderr as TAP diagnostics,
- * so the test log holds the numbers whether it passes or fails.
+ * The bound is 2 s times HEALTHD_TEST_TIME_SCALE (sanitizer builds set
+ * it): what it catches is going dark (a request held until the crowd
+ * leaves), not slowness, which a machine busy with other work would
+ * cause too. How fast /livez answers under these crowds (under 100 ms)
+ * is measured by bench/run. Each test prints what it measured to stderr
+ * as TAP diagnostics, so the test log holds the numbers either way.
  */
 
 #ifndef IP_BIND_ADDRESS_NO_PORT
@@ -67,7 +70,7 @@ plain_build(void)
 static long long
 bound_ms(void)
 {
-	return (long long)(100 * time_scale());
+	return (long long)(2000 * time_scale());
 }
 
 /* How long to wait for an answer before calling it missing: long
@@ -76,7 +79,7 @@ bound_ms(void)
 static long long
 answer_timeout_ms(void)
 {
-	return 10 * bound_ms();
+	return 3 * bound_ms();
 }
 
 static long long
