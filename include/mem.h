@@ -26,4 +26,12 @@ char *xvasprintf(const char *fmt, va_list ap) __attribute__((format(printf, 1, 0
  * (curl_easy_init(), MHD_create_response_from_buffer(), ...): aborts. */
 _Noreturn void mem_oom(void);
 
+/*
+ * Routes cJSON's allocations through xmalloc(), so a JSON tree that cannot
+ * be built aborts like everything else instead of coming back NULL half
+ * way. cJSON keeps its hooks in globals: call once, in main() before any
+ * thread starts.
+ */
+void mem_init(void);
+
 #endif

@@ -390,6 +390,8 @@ main(int argc, char **argv)
 	/* The token lives in this process's memory: no core dump of it, and
 	 * no ptrace or /proc/PID/mem by other processes of the same user. */
 	prctl(PR_SET_DUMPABLE, 0);
+	/* Before any thread: cJSON's hooks are globals. */
+	mem_init();
 
 	if (argc > 1) {
 		if (strcmp(argv[1], "serve") == 0) {

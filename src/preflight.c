@@ -124,8 +124,7 @@ start(struct runner *run, struct preflight_call *c)
 {
 	c->ran = true;
 	curl_easy_setopt(c->req.easy, CURLOPT_PRIVATE, c);
-	if (curl_multi_add_handle(run->multi, c->req.easy) != CURLM_OK)
-		mem_oom();
+	request_start(&c->req, run->multi);
 	run->in_flight++;
 }
 

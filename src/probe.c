@@ -153,13 +153,7 @@ start_api(struct probe_worker *w)
 	request_want_certinfo(&w->api);
 	if (w->api_started++ % PROBE_FRESH_EVERY == 0)
 		curl_easy_setopt(w->api.easy, CURLOPT_FRESH_CONNECT, 1L);
-	CURLMcode code = curl_multi_add_handle(w->multi, w->api.easy);
-	if (code != CURLM_OK) {
-		log_error("cannot start a probe: %s", curl_multi_strerror(code));
-		request_cleanup(&w->api);
-		schedule_api_failed(&w->schedule, clock_mono_ms());
-		return;
-	}
+	request_start(&w->api, w->multi);
 	w->api_busy = true;
 	schedule_api_started(&w->schedule, w->api.started_mono_ms);
 }
@@ -173,18 +167,14 @@ start_side(struct probe_worker *w)
 	if (s->status_url && !w->page_busy) {
 		request_init_plain(&w->page, s->status_url, false, s->timeout_ms,
 				   &w->ca);
-		if (curl_multi_add_handle(w->multi, w->page.easy) == CURLM_OK)
-			w->page_busy = true;
-		else
-			request_cleanup(&w->page);
+		request_start(&w->page, w->multi);
+		w->page_busy = true;
 	}
 	if (s->webhook_url && !w->hook_busy) {
 		request_init_plain(&w->hook, s->webhook_url, true, s->timeout_ms,
 				   &w->ca);
-		if (curl_multi_add_handle(w->multi, w->hook.easy) == CURLM_OK)
-			w->hook_busy = true;
-		else
-			request_cleanup(&w->hook);
+		request_start(&w->hook, w->multi);
+		w->hook_busy = true;
 	}
 	schedule_side_started(&w->schedule, clock_mono_ms());
 }

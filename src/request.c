@@ -9,6 +9,7 @@
 #include "clock.h"
 #include "config.h"
 #include "file.h"
+#include "log.h"
 #include "mem.h"
 #include "request.h"
 #include "secret.h"
@@ -402,6 +403,19 @@ request_complete(struct request *req, CURLcode code, bool check_json)
 			check_success_body(req);
 	}
 	settle_reason(r, req->secret);
+}
+
+void
+request_start(struct request *req, CURLM *multi)
+{
+	CURLMcode code = curl_multi_add_handle(multi, req->easy);
+	if (code == CURLM_OK)
+		return;
+	if (code == CURLM_OUT_OF_MEMORY)
+		mem_oom();
+	/* A bug: name it in the log before the core dump. */
+	log_error("cannot start a transfer: %s", curl_multi_strerror(code));
+	abort();
 }
 
 void
