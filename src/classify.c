@@ -5,6 +5,7 @@
 #include <string.h>
 
 #include "classify.h"
+#include "text.h"
 
 const char *
 health_state_name(enum health_state state)
@@ -268,4 +269,69 @@ classify_error_text(const struct probe_result *r,
 		snprintf(out, out_size, "%s",
 			 reason_or(r, reason, sizeof(reason), fallback));
 	}
+}
+
+/* "<prefix>: <detail as a printable line>", or the prefix alone. */
+static void
+set_reason(struct probe_result *r, const char *prefix, const char *detail)
+{
+	char clean[200];
+	text_printable_str(clean, sizeof(clean), detail ? detail : "");
+	if (clean[0])
+		snprintf(r->reason, sizeof(r->reason), "%s: %s", prefix, clean);
+	else
+		snprintf(r->reason, sizeof(r->reason), "%s", prefix);
+}
+
+bool
+classify_transfer(struct probe_result *r, CURLcode code, bool truncated,
+		  const char *detail, int64_t timeout_ms)
+{
+	/* We cut the body off ourselves: the answer itself was fine. */
+	if (code == CURLE_OK || (code == CURLE_WRITE_ERROR && truncated)) {
+		r->transport = PROBE_TRANSPORT_OK;
+		return true;
+	}
+	/* A status line may have arrived before the failure, but without a
+	 * whole answer the transport failure is the news. */
+	r->http_status = 0;
+	switch (code) {
+	case CURLE_OPERATION_TIMEDOUT:
+		r->transport = PROBE_TRANSPORT_TIMEOUT;
+		snprintf(r->reason, sizeof(r->reason), "timeout after %" PRId64 " ms",
+			 timeout_ms);
+		break;
+	case CURLE_COULDNT_RESOLVE_HOST:
+	case CURLE_COULDNT_RESOLVE_PROXY:
+		r->transport = PROBE_TRANSPORT_DNS;
+		set_reason(r, "DNS failure", detail);
+		break;
+	case CURLE_SSL_CONNECT_ERROR:
+	case CURLE_PEER_FAILED_VERIFICATION:
+	case CURLE_SSL_CERTPROBLEM:
+	case CURLE_SSL_CIPHER:
+	case CURLE_SSL_CACERT_BADFILE:
+	case CURLE_SSL_ISSUER_ERROR:
+	case CURLE_SSL_PINNEDPUBKEYNOTMATCH:
+	case CURLE_SSL_INVALIDCERTSTATUS:
+	case CURLE_SSL_ENGINE_INITFAILED:
+		r->transport = PROBE_TRANSPORT_TLS;
+		set_reason(r, "TLS failure", detail);
+		break;
+	case CURLE_WEIRD_SERVER_REPLY:
+	case CURLE_UNSUPPORTED_PROTOCOL:
+	case CURLE_HTTP2:
+	case CURLE_HTTP2_STREAM:
+	case CURLE_BAD_CONTENT_ENCODING:
+		r->transport = PROBE_TRANSPORT_PROTOCOL;
+		set_reason(r, "unparseable response", detail);
+		break;
+	default:
+		/* Refused, reset, unreachable, closed early, and whatever
+		 * else keeps an answer from arriving. */
+		r->transport = PROBE_TRANSPORT_CONNECT;
+		set_reason(r, "connection failed", detail);
+		break;
+	}
+	return false;
 }

@@ -6,6 +6,7 @@
 #include <strings.h>
 #include <time.h>
 
+#include "classify.h"
 #include "clock.h"
 #include "config.h"
 #include "file.h"
@@ -278,62 +279,6 @@ record_phases(CURL *easy, struct probe_phases *p)
 	p->tls_us = tls > connect ? tls - connect : 0;
 }
 
-/* Copies curl's message as a printable single line. */
-static void
-set_reason(struct probe_result *r, const char *prefix, const char *detail)
-{
-	char clean[200];
-	text_printable_str(clean, sizeof(clean), detail);
-	if (clean[0])
-		snprintf(r->reason, sizeof(r->reason), "%s: %s", prefix, clean);
-	else
-		snprintf(r->reason, sizeof(r->reason), "%s", prefix);
-}
-
-static void
-classify_transport(struct request *req, CURLcode code)
-{
-	struct probe_result *r = &req->result;
-	const char *detail = req->errbuf[0] ? req->errbuf : curl_easy_strerror(code);
-
-	switch (code) {
-	case CURLE_OPERATION_TIMEDOUT:
-		r->transport = PROBE_TRANSPORT_TIMEOUT;
-		snprintf(r->reason, sizeof(r->reason), "timeout after %lld ms",
-			 (long long)req->timeout_ms);
-		break;
-	case CURLE_COULDNT_RESOLVE_HOST:
-	case CURLE_COULDNT_RESOLVE_PROXY:
-		r->transport = PROBE_TRANSPORT_DNS;
-		set_reason(r, "DNS failure", detail);
-		break;
-	case CURLE_SSL_CONNECT_ERROR:
-	case CURLE_PEER_FAILED_VERIFICATION:
-	case CURLE_SSL_CERTPROBLEM:
-	case CURLE_SSL_CIPHER:
-	case CURLE_SSL_CACERT_BADFILE:
-	case CURLE_SSL_ISSUER_ERROR:
-	case CURLE_SSL_PINNEDPUBKEYNOTMATCH:
-	case CURLE_SSL_INVALIDCERTSTATUS:
-	case CURLE_SSL_ENGINE_INITFAILED:
-		r->transport = PROBE_TRANSPORT_TLS;
-		set_reason(r, "TLS failure", detail);
-		break;
-	case CURLE_WEIRD_SERVER_REPLY:
-	case CURLE_UNSUPPORTED_PROTOCOL:
-	case CURLE_HTTP2:
-	case CURLE_HTTP2_STREAM:
-	case CURLE_BAD_CONTENT_ENCODING:
-		r->transport = PROBE_TRANSPORT_PROTOCOL;
-		set_reason(r, "unparseable response", detail);
-		break;
-	default:
-		r->transport = PROBE_TRANSPORT_CONNECT;
-		set_reason(r, "connection failed", detail);
-		break;
-	}
-}
-
 /* A 2xx that is not the JSON object asked for fails as a protocol error. */
 static void
 check_success_body(struct request *req)
@@ -382,20 +327,13 @@ request_complete(struct request *req, CURLcode code, bool check_json)
 	record_phases(req->easy, &r->phases);
 	r->cert_not_after_s = cert_not_after(req->easy);
 
-	/* We cut the body off ourselves: the answer itself was fine. */
-	bool cut = code == CURLE_WRITE_ERROR && req->truncated;
-	if (code != CURLE_OK && !cut) {
-		/* curl's message is cut to its own buffer already: redact what
-		 * is left of any fragment before the reason is built from it. */
-		secret_redact(req->errbuf, sizeof(req->errbuf), req->secret);
-		classify_transport(req, code);
-		/* A status line may have arrived before the failure, but
-		 * without a whole answer the transport failure is the news. */
-		r->http_status = 0;
-	} else {
-		r->transport = PROBE_TRANSPORT_OK;
+	/* curl's message is cut to its own buffer already: redact what is
+	 * left of any fragment before the reason is built from it. */
+	secret_redact(req->errbuf, sizeof(req->errbuf), req->secret);
+	const char *detail = req->errbuf[0] ? req->errbuf : curl_easy_strerror(code);
+	if (classify_transfer(r, code, req->truncated, detail, req->timeout_ms)) {
 		r->http_status = status;
-		if (status < 200 || status >= 300)
+		if (!classify_is_2xx(status))
 			response_error_reason(req->body, req->body_len,
 					      req->truncated, req->secret,
 					      r->reason, sizeof(r->reason));
