@@ -19,7 +19,7 @@
  * same lock (health_store_read_history()).
  *
  * Reasons are printable ASCII, as every snapshot string is (health.h);
- * renderers escape them for their format.
+ * renderers (render.c, page.c) escape them for their format.
  */
 
 #define HISTORY_TRANSITIONS 50
@@ -105,15 +105,5 @@ void history_copy(struct history *dst, const struct history *src);
 
 /* Copies src into dst[size] as a reason, cut with "..." when too long. */
 void history_set_reason(char *dst, size_t size, const char *src);
-
-/*
- * /history: {"historySize":N,"since":..,"probes":[{"at","state",
- * "rawState","latencyMs","httpStatus","rateLimitRemaining"?,
- * "rateLimitLimit"?,"error"?}],"transitions":[{"at","from","to",
- * "reason"}]},
- * oldest first. Returns a malloc'ed body (caller frees), its length in
- * *len.
- */
-char *history_render_json(const struct history *h, size_t *len);
 
 #endif

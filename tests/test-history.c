@@ -8,6 +8,7 @@
 
 #include "health.h"
 #include "history.h"
+#include "render.h"
 
 /*
  * The probe history (history.c) and how the health store records into it
@@ -305,7 +306,7 @@ START_TEST(json_oldest_first_and_escaped)
 	history_add_transition(h, &t);
 
 	size_t len = 0;
-	char *body = history_render_json(h, &len);
+	char *body = render_history_json(h, &len);
 	ck_assert_uint_eq(len, strlen(body));
 	cJSON *doc = cJSON_Parse(body);
 	ck_assert_msg(doc != NULL, "not JSON: %s", body);
@@ -337,7 +338,7 @@ START_TEST(json_oldest_first_and_escaped)
 	free(body);
 
 	struct history *empty = history_create(4);
-	body = history_render_json(empty, &len);
+	body = render_history_json(empty, &len);
 	doc = cJSON_Parse(body);
 	ck_assert_ptr_nonnull(doc);
 	ck_assert_int_eq(cJSON_GetArraySize(cJSON_GetObjectItem(doc, "probes")), 0);
@@ -429,7 +430,7 @@ START_TEST(json_bounded_at_the_largest_size)
 		history_add_transition(h, &t);
 
 	size_t len = 0;
-	char *body = history_render_json(h, &len);
+	char *body = render_history_json(h, &len);
 	ck_assert_uint_eq(history_probe_count(h), HISTORY_SIZE_MAX);
 	ck_assert_msg(len <= HISTORY_JSON_MAX, "%zu probes: %zu bytes, over %d",
 		      (size_t)HISTORY_SIZE_MAX, len, HISTORY_JSON_MAX);
