@@ -3,7 +3,7 @@
  * answered. response_error_reason() must write one printable line that
  * fits the buffer and never quotes (a fragment of) the token it is told
  * to redact; response_check_success_body() must return NULL or one
- * printable line; text_printable() (which must
+ * printable line; secret_printable() (which must
  * not leave a piece of the token either) and text_printable_str() must
  * keep within their buffers and print plain ASCII too.
  *
@@ -80,9 +80,9 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 			return 0;
 		/* The raw bytes, NULs and all, redacted and then cut. */
 		memset(out, 'X', out_size);
-		text_printable(out, out_size, body, size, SIZE_MAX, FUZZ_TOKEN);
-		fuzz_check_printable("text_printable()", out, out_size);
-		check_no_token("text_printable()", out);
+		secret_printable(out, out_size, body, size, SIZE_MAX, FUZZ_TOKEN);
+		fuzz_check_printable("secret_printable()", out, out_size);
+		check_no_token("secret_printable()", out);
 		free(out);
 	}
 

@@ -367,7 +367,7 @@ scrub_secret_environment(void)
 		for (size_t i = 0; i < sizeof(names) / sizeof(names[0]); i++) {
 			size_t n = strlen(names[i]);
 			if (strncmp(*e, names[i], n) == 0 && (*e)[n] == '=')
-				secret_wipe(*e + n + 1, strlen(*e + n + 1));
+				mem_wipe(*e + n + 1, strlen(*e + n + 1));
 		}
 	}
 }

@@ -18,6 +18,13 @@ mem_oom(void)
 	abort();
 }
 
+void
+mem_wipe(void *p, size_t len)
+{
+	/* Unlike memset() before free(), the compiler may not drop it. */
+	explicit_bzero(p, len);
+}
+
 void *
 xmalloc(size_t size)
 {

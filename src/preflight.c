@@ -200,7 +200,7 @@ start_webhook_posts(struct runner *run)
 	start_post(run, &run->o.signed_post, body, len, good_line);
 	start_post(run, &run->o.forged_post, body, len, bad_line);
 	start_post(run, &run->o.unsigned_post, body, len, NULL);
-	secret_wipe(good, sizeof(good));
+	mem_wipe(good, sizeof(good));
 	secret_free(good_line);
 	free(bad_line);
 	free(body);

@@ -308,8 +308,8 @@ settle_reason(struct probe_result *r, const char *secret)
 	size_t n = strnlen(r->reason, sizeof(r->reason));
 
 	memcpy(raw, r->reason, n);
-	text_printable(r->reason, sizeof(r->reason), raw, n, SIZE_MAX, secret);
-	secret_wipe(raw, n);
+	secret_printable(r->reason, sizeof(r->reason), raw, n, SIZE_MAX, secret);
+	mem_wipe(raw, n);
 }
 
 void
@@ -363,7 +363,7 @@ request_cleanup(struct request *req)
 		curl_easy_cleanup(req->easy);
 	/* One of the header lines carries the token. */
 	for (struct curl_slist *h = req->headers; h; h = h->next)
-		secret_wipe(h->data, strlen(h->data));
+		mem_wipe(h->data, strlen(h->data));
 	curl_slist_free_all(req->headers);
 	secret_free(req->secret);
 	free(req->post_body);

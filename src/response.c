@@ -8,6 +8,7 @@
 #include <curl/curl.h>
 
 #include "response.h"
+#include "secret.h"
 #include "text.h"
 
 /*
@@ -277,9 +278,9 @@ html_title(const char *body, size_t len, const char *secret, char *title,
 	text++;
 	rest = (size_t)(end - text);
 	close = memchr(text, '<', rest);
-	text_printable(title, title_size, text,
-		       close != NULL ? (size_t)(close - text) : rest, TITLE_CAP,
-		       secret);
+	secret_printable(title, title_size, text,
+			 close != NULL ? (size_t)(close - text) : rest, TITLE_CAP,
+			 secret);
 }
 
 /*
@@ -371,8 +372,8 @@ json_reason(const cJSON *json, const char *secret, char *buf, size_t buf_size)
 	if (text == NULL)
 		text = nonblank_string(json, "error");
 	if (text != NULL) {
-		text_printable(buf, buf_size, text, strlen(text), REASON_CAP,
-			       secret);
+		secret_printable(buf, buf_size, text, strlen(text), REASON_CAP,
+				 secret);
 		return;
 	}
 
@@ -380,8 +381,8 @@ json_reason(const cJSON *json, const char *secret, char *buf, size_t buf_size)
 	if (type != NULL) {
 		char type_buf[48];
 
-		text_printable(type_buf, sizeof(type_buf), type, strlen(type),
-			       sizeof(type_buf) - 1, secret);
+		secret_printable(type_buf, sizeof(type_buf), type, strlen(type),
+				 sizeof(type_buf) - 1, secret);
 		snprintf(buf, buf_size, "%s without a message", type_buf);
 	} else {
 		put(buf, buf_size, "JSON without an error message");
@@ -492,7 +493,7 @@ response_parse_status_page(const char *body, size_t len, char *description,
 	if (indicator != PAGE_UNKNOWN && cJSON_IsString(item) &&
 	    item->valuestring && description_size > 0)
 		text_printable(description, description_size, item->valuestring,
-			       strlen(item->valuestring), SIZE_MAX, NULL);
+			       strlen(item->valuestring), SIZE_MAX);
 	cJSON_Delete(root);
 	return indicator;
 }

@@ -1045,7 +1045,7 @@ read_config(struct loader *ld)
 out:
 	if (text) {
 		/* A token pasted into the wrong file must not linger. */
-		secret_wipe(text, size);
+		mem_wipe(text, size);
 		free(text);
 	}
 	free(shown);
