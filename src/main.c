@@ -306,7 +306,7 @@ serve(struct settings *start, const struct invocation *inv)
 	settings_log(s);
 	fit_open_files(s);
 
-	health_params_init(&params, s);
+	probe_health_params(&params, s);
 	health_init(&initial, &params, clock_real_ms(), clock_mono_ms());
 	health_store_init(&store, &initial);
 

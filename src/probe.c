@@ -68,6 +68,25 @@ struct probe_worker {
 	char logged_error[PROBE_ERROR_MAX];
 };
 
+void
+probe_health_params(struct health_params *p, const struct settings *s)
+{
+	*p = (struct health_params){
+		.classify = {
+			.degraded_latency_ms = s->degraded_latency_ms,
+			.rate_limit_low = s->rate_limit_low,
+		},
+		.failure_threshold = s->failure_threshold,
+		.success_threshold = s->success_threshold,
+		.interval_ms = s->interval_ms,
+		.timeout_ms = s->timeout_ms,
+		.stale_after_ms = s->stale_after_ms,
+		.status_page_enabled = s->status_url != NULL,
+		.webhook_enabled = s->webhook_url != NULL,
+		.history_size = s->history_size,
+	};
+}
+
 struct probe_worker *
 probe_worker_create(const struct settings *s, struct health_store *store,
 		    char **err)
@@ -75,7 +94,7 @@ probe_worker_create(const struct settings *s, struct health_store *store,
 	struct probe_worker *w = xcalloc(1, sizeof(*w));
 	w->settings = s;
 	w->store = store;
-	health_params_init(&w->params, s);
+	probe_health_params(&w->params, s);
 	if (request_load_ca(s->ca_file, &w->ca, err) < 0) {
 		probe_worker_destroy(w);
 		return NULL;
@@ -416,7 +435,7 @@ apply_settings(struct probe_worker *w, const struct settings *s)
 	w->token_stat_valid = s->token_file && stat(s->token_file, &w->token_stat) == 0;
 
 	w->settings = s;
-	health_params_init(&w->params, s);
+	probe_health_params(&w->params, s);
 	int64_t now = clock_mono_ms();
 	w->schedule.interval_ms = s->interval_ms;
 	w->schedule.side_interval_ms = s->status_interval_ms;
