@@ -271,21 +271,32 @@ classify_error_text(const struct probe_result *r,
 	}
 }
 
-/* "<prefix>: <detail as a printable line>", or the prefix alone. */
+/* curl's message shows this much: the class's words and the detail
+ * together stay well inside a reason. */
+#define DETAIL_CAP 199
+
+/* "<prefix>: <detail>", or the prefix alone for a blank detail. */
 static void
-set_reason(struct probe_result *r, const char *prefix, const char *detail)
+set_reason(struct probe_reason *why, const char *prefix, const char *detail)
 {
-	char clean[200];
-	text_printable_str(clean, sizeof(clean), detail ? detail : "");
-	if (clean[0])
-		snprintf(r->reason, sizeof(r->reason), "%s: %s", prefix, clean);
-	else
-		snprintf(r->reason, sizeof(r->reason), "%s", prefix);
+	size_t n = detail ? strlen(detail) : 0;
+	size_t blank = 0;
+
+	while (blank < n && text_is_space(detail[blank]))
+		blank++;
+	if (blank == n) {
+		snprintf(why->ours, sizeof(why->ours), "%s", prefix);
+		return;
+	}
+	snprintf(why->ours, sizeof(why->ours), "%s: ", prefix);
+	why->text = detail;
+	why->len = n;
+	why->cap = DETAIL_CAP;
 }
 
 bool
 classify_transfer(struct probe_result *r, CURLcode code, bool truncated,
-		  const char *detail, int64_t timeout_ms)
+		  const char *detail, int64_t timeout_ms, struct probe_reason *why)
 {
 	/* We cut the body off ourselves: the answer itself was fine. */
 	if (code == CURLE_OK || (code == CURLE_WRITE_ERROR && truncated)) {
@@ -295,16 +306,17 @@ classify_transfer(struct probe_result *r, CURLcode code, bool truncated,
 	/* A status line may have arrived before the failure, but without a
 	 * whole answer the transport failure is the news. */
 	r->http_status = 0;
+	*why = (struct probe_reason){ .text = NULL };
 	switch (code) {
 	case CURLE_OPERATION_TIMEDOUT:
 		r->transport = PROBE_TRANSPORT_TIMEOUT;
-		snprintf(r->reason, sizeof(r->reason), "timeout after %" PRId64 " ms",
+		snprintf(why->ours, sizeof(why->ours), "timeout after %" PRId64 " ms",
 			 timeout_ms);
 		break;
 	case CURLE_COULDNT_RESOLVE_HOST:
 	case CURLE_COULDNT_RESOLVE_PROXY:
 		r->transport = PROBE_TRANSPORT_DNS;
-		set_reason(r, "DNS failure", detail);
+		set_reason(why, "DNS failure", detail);
 		break;
 	case CURLE_SSL_CONNECT_ERROR:
 	case CURLE_PEER_FAILED_VERIFICATION:
@@ -316,7 +328,7 @@ classify_transfer(struct probe_result *r, CURLcode code, bool truncated,
 	case CURLE_SSL_INVALIDCERTSTATUS:
 	case CURLE_SSL_ENGINE_INITFAILED:
 		r->transport = PROBE_TRANSPORT_TLS;
-		set_reason(r, "TLS failure", detail);
+		set_reason(why, "TLS failure", detail);
 		break;
 	case CURLE_WEIRD_SERVER_REPLY:
 	case CURLE_UNSUPPORTED_PROTOCOL:
@@ -324,13 +336,13 @@ classify_transfer(struct probe_result *r, CURLcode code, bool truncated,
 	case CURLE_HTTP2_STREAM:
 	case CURLE_BAD_CONTENT_ENCODING:
 		r->transport = PROBE_TRANSPORT_PROTOCOL;
-		set_reason(r, "unparseable response", detail);
+		set_reason(why, "unparseable response", detail);
 		break;
 	default:
 		/* Refused, reset, unreachable, closed early, and whatever
 		 * else keeps an answer from arriving. */
 		r->transport = PROBE_TRANSPORT_CONNECT;
-		set_reason(r, "connection failed", detail);
+		set_reason(why, "connection failed", detail);
 		break;
 	}
 	return false;

@@ -14,7 +14,6 @@
 #include "mem.h"
 #include "request.h"
 #include "secret.h"
-#include "text.h"
 
 /* The system store and ca_file are read as any other file a setting
  * names: regular files only, without blocking, up to this size. */
@@ -279,39 +278,6 @@ record_phases(CURL *easy, struct probe_phases *p)
 	p->tls_us = tls > connect ? tls - connect : 0;
 }
 
-/* A 2xx that is not the JSON object asked for fails as a protocol error. */
-static void
-check_success_body(struct request *req)
-{
-	struct probe_result *r = &req->result;
-	const char *why = response_check_success_body(req->body, req->body_len,
-						      req->truncated);
-
-	if (why) {
-		r->transport = PROBE_TRANSPORT_PROTOCOL;
-		snprintf(r->reason, sizeof(r->reason), "%s", why);
-	}
-}
-
-/*
- * The one place where untrusted text enters the state: whichever way
- * r->reason was built (curl's message, a body's, our own words), it
- * leaves as one printable line without the token, as probe_result.h
- * promises and every reader downstream takes for granted. The builders
- * have redacted before their cuts already; this catches what no rule of
- * theirs foresaw.
- */
-static void
-settle_reason(struct probe_result *r, const char *secret)
-{
-	char raw[sizeof(r->reason)];
-	size_t n = strnlen(r->reason, sizeof(r->reason));
-
-	memcpy(raw, r->reason, n);
-	secret_printable(r->reason, sizeof(r->reason), raw, n, SIZE_MAX, secret);
-	mem_wipe(raw, n);
-}
-
 void
 request_complete(struct request *req, CURLcode code, bool check_json)
 {
@@ -327,20 +293,35 @@ request_complete(struct request *req, CURLcode code, bool check_json)
 	record_phases(req->easy, &r->phases);
 	r->cert_not_after_s = cert_not_after(req->easy);
 
-	/* curl's message is cut to its own buffer already: redact what is
-	 * left of any fragment before the reason is built from it. */
-	secret_redact(req->errbuf, sizeof(req->errbuf), req->secret);
+	/* The answer's way is one pass down: classify_transfer() and the
+	 * response parsers only gather raw words (curl's message, the
+	 * body's), and response_reason_show() makes them safe once: the
+	 * token masked before anything is reduced or cut. */
+	struct probe_reason why = { .text = NULL };
+	/* A decoded message is never longer than the body it came from. */
+	char scratch[RESPONSE_BODY_MAX + 1];
 	const char *detail = req->errbuf[0] ? req->errbuf : curl_easy_strerror(code);
-	if (classify_transfer(r, code, req->truncated, detail, req->timeout_ms)) {
+	if (classify_transfer(r, code, req->truncated, detail, req->timeout_ms,
+			      &why)) {
 		r->http_status = status;
-		if (!classify_is_2xx(status))
+		if (!classify_is_2xx(status)) {
 			response_error_reason(req->body, req->body_len,
-					      req->truncated, req->secret,
-					      r->reason, sizeof(r->reason));
-		else if (check_json)
-			check_success_body(req);
+					      req->truncated, scratch,
+					      sizeof(scratch), &why);
+		} else if (check_json) {
+			/* A 2xx that is not the JSON object asked for fails
+			 * as a protocol error. */
+			const char *bad = response_check_success_body(
+				req->body, req->body_len, req->truncated);
+			if (bad) {
+				r->transport = PROBE_TRANSPORT_PROTOCOL;
+				snprintf(why.ours, sizeof(why.ours), "%s", bad);
+			}
+		}
 	}
-	settle_reason(r, req->secret);
+	response_reason_show(&why, req->secret, r->reason, sizeof(r->reason));
+	/* The scratch copy may hold an echo of the token. */
+	mem_wipe(scratch, sizeof(scratch));
 }
 
 void

@@ -7,6 +7,7 @@
 
 #include "classify.h"
 #include "probe_result.h"
+#include "response.h"
 
 /*
  * The contract's classification table, row by row. Every test starts from
@@ -562,9 +563,10 @@ START_TEST(test_curl_codes)
 	r.http_status = 200;
 	r.transport = PROBE_TRANSPORT_TLS;
 	strcpy(r.reason, "left over");
+	struct probe_reason why;
 	bool answered = classify_transfer(&r, rows_curl[_i].code,
 					  rows_curl[_i].truncated,
-					  rows_curl[_i].detail, 5000);
+					  rows_curl[_i].detail, 5000, &why);
 	ck_assert_int_eq(answered, rows_curl[_i].answered);
 	ck_assert_int_eq(r.transport, rows_curl[_i].t);
 	if (answered) {
@@ -574,6 +576,8 @@ START_TEST(test_curl_codes)
 		return;
 	}
 	ck_assert_int_eq(r.http_status, 0);
+	/* Shown as request_complete() shows it. */
+	response_reason_show(&why, NULL, r.reason, sizeof(r.reason));
 	ck_assert_str_eq(r.reason, rows_curl[_i].reason);
 	ck_classify(HEALTH_UNHEALTHY, false);
 }
@@ -584,7 +588,12 @@ START_TEST(test_curl_long_detail)
 	char detail[CURL_ERROR_SIZE];
 	memset(detail, 'd', sizeof(detail) - 1);
 	detail[sizeof(detail) - 1] = '\0';
-	ck_assert(!classify_transfer(&r, CURLE_RECV_ERROR, false, detail, 5000));
+	struct probe_reason why;
+	ck_assert(!classify_transfer(&r, CURLE_RECV_ERROR, false, detail, 5000,
+				     &why));
+	/* curl's words stay raw until they are shown. */
+	ck_assert_ptr_eq(why.text, detail);
+	response_reason_show(&why, NULL, r.reason, sizeof(r.reason));
 	/* Cut to fit with room to spare, and marked as cut. */
 	ck_assert_uint_lt(strlen(r.reason), sizeof(r.reason));
 	ck_assert_int_eq(strncmp(r.reason, "connection failed: ddd", 22), 0);
