@@ -6,7 +6,9 @@
 #include <stdint.h>
 
 #include "health.h"
-#include "settings.h"
+
+/* Only render_info_init() reads the settings. */
+struct settings;
 
 /*
  * Turns a health snapshot into what the endpoints serve. Pure functions:

@@ -9,7 +9,9 @@
 
 #include "probe_result.h"
 #include "response.h"
-#include "settings.h"
+
+/* Only the request_init_api*() functions read the settings. */
+struct settings;
 
 /*
  * One HTTP exchange with curl: the API probe, a status-page read or a

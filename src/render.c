@@ -21,6 +21,7 @@
 #include "config.h"
 #include "mem.h"
 #include "render.h"
+#include "settings.h"
 #include "text.h"
 
 /* A /health body is ~700 bytes, /metrics ~4 KiB with every part enabled:

@@ -13,6 +13,7 @@
 #include "log.h"
 #include "mem.h"
 #include "request.h"
+#include "settings.h"
 #include "secret.h"
 
 /* The system store and ca_file are read as any other file a setting
