@@ -3,7 +3,7 @@
  * answered. response_error_reason() must write one printable line that
  * fits the buffer and never quotes (a fragment of) the token it is told
  * to redact; response_check_success_body() must return NULL or one
- * printable line; text_printable() (which must
+ * printable line; secret_printable() (which must
  * not leave a piece of the token either) and text_printable_str() must
  * keep within their buffers and print plain ASCII too.
  *
@@ -24,6 +24,22 @@
  * most reasons. PROBE_ERROR_MAX: what the probe passes. 1024: more than
  * any cap. */
 static const size_t out_sizes[] = { 1, 4, 48, PROBE_ERROR_MAX, 1024 };
+
+/* An error body's reason as request_complete() shows it: the raw words
+ * gathered (scratch of exactly the size asked for), then made safe once. */
+static void
+error_reason(const char *body, size_t n, bool truncated, const char *secret,
+	     char *o, size_t o_size)
+{
+	char *scratch = malloc(n + 1);
+	struct probe_reason why;
+
+	if (scratch == NULL)
+		abort();
+	response_error_reason(body, n, truncated, scratch, n + 1, &why);
+	response_reason_show(&why, secret, o, o_size);
+	free(scratch);
+}
 
 static void
 check_no_token(const char *what, const char *text)
@@ -55,7 +71,7 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 			if (out == NULL)
 				return 0;
 			memset(out, 'X', out_size);
-			response_error_reason(body, size, truncated, FUZZ_TOKEN, out,
+			error_reason(body, size, truncated, FUZZ_TOKEN, out,
 					      out_size);
 			fuzz_check_printable("response_error_reason()", out, out_size);
 			check_no_token("response_error_reason()", out);
@@ -64,7 +80,7 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 
 			/* No secret given: still one printable line. */
 			memset(out, 'X', out_size);
-			response_error_reason(body, size, truncated, NULL, out,
+			error_reason(body, size, truncated, NULL, out,
 					      out_size);
 			fuzz_check_printable("response_error_reason(NULL secret)",
 					     out, out_size);
@@ -80,9 +96,9 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 			return 0;
 		/* The raw bytes, NULs and all, redacted and then cut. */
 		memset(out, 'X', out_size);
-		text_printable(out, out_size, body, size, SIZE_MAX, FUZZ_TOKEN);
-		fuzz_check_printable("text_printable()", out, out_size);
-		check_no_token("text_printable()", out);
+		secret_printable(out, out_size, body, size, SIZE_MAX, FUZZ_TOKEN);
+		fuzz_check_printable("secret_printable()", out, out_size);
+		check_no_token("secret_printable()", out);
 		free(out);
 	}
 

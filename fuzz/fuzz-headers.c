@@ -18,6 +18,22 @@
 #include "response.h"
 
 /* Reads "@name <integer>" into *out; false when line is not that. */
+/* An error body's reason as request_complete() shows it: the raw words
+ * gathered (scratch of exactly the size asked for), then made safe once. */
+static void
+error_reason(const char *body, size_t n, bool truncated, const char *secret,
+	     char *o, size_t o_size)
+{
+	char *scratch = malloc(n + 1);
+	struct probe_reason why;
+
+	if (scratch == NULL)
+		abort();
+	response_error_reason(body, n, truncated, scratch, n + 1, &why);
+	response_reason_show(&why, secret, o, o_size);
+	free(scratch);
+}
+
 static bool
 pseudo_header(const char *line, size_t len, const char *name, int64_t *out)
 {
@@ -96,7 +112,7 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 
 	/* What request_complete() does with a non-2xx body. */
 	if (status < 200 || status > 299) {
-		response_error_reason(line, (size_t)(end - line), false, FUZZ_TOKEN,
+		error_reason(line, (size_t)(end - line), false, FUZZ_TOKEN,
 				      r.reason, sizeof(r.reason));
 		fuzz_check_printable("reason", r.reason, sizeof(r.reason));
 	}

@@ -5,6 +5,8 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include <curl/curl.h>
+
 #include "probe_result.h"
 
 /* Ordered by severity: a larger value is worse. */
@@ -32,6 +34,25 @@ const char *health_state_name(enum health_state state);
 enum health_state classify_probe(const struct probe_result *r,
 				 const struct classify_params *p,
 				 bool *authenticated);
+
+/*
+ * What curl's code for a finished transfer means, before any status or
+ * body is looked at. truncated: our body callback stopped the transfer
+ * (we keep a bounded prefix), which curl reports as CURLE_WRITE_ERROR but
+ * is no failure. detail: curl's message for the failure (its error buffer,
+ * else curl_easy_strerror()), as it is; timeout_ms: the limit the
+ * transfer ran under.
+ *
+ * Returns true when an HTTP answer came: r->transport is
+ * PROBE_TRANSPORT_OK, and the caller reads the status and body. Otherwise
+ * r->transport is the failure's class (timeout, DNS, TLS, protocol,
+ * connection), r->http_status 0, and *why the reason, raw: "<class>:
+ * <detail>", the class alone for a blank detail, or "timeout after
+ * <timeout_ms> ms". why->text points into detail.
+ */
+bool classify_transfer(struct probe_result *r, CURLcode code, bool truncated,
+		       const char *detail, int64_t timeout_ms,
+		       struct probe_reason *why);
 
 /* Whether status is a 2xx. */
 bool classify_is_2xx(long status);

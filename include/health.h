@@ -9,7 +9,6 @@
 #include "classify.h"
 #include "history.h"
 #include "probe_result.h"
-#include "settings.h"
 
 /*
  * The health state over time: what the worker learned from its probes,
@@ -62,6 +61,8 @@ struct code_count {
 	uint64_t count;
 };
 
+/* What the state tracker needs of the settings, built from them by
+ * probe_health_params(): this module never sees the settings. */
 struct health_params {
 	struct classify_params classify;
 	int failure_threshold;
@@ -73,9 +74,6 @@ struct health_params {
 	bool webhook_enabled;      /* webhook_url is set */
 	int history_size;          /* probes kept for /history; 0 keeps none */
 };
-
-/* The parameters for s. */
-void health_params_init(struct health_params *p, const struct settings *s);
 
 struct health_snapshot {
 	int64_t started_ms;        /* realtime the worker started */

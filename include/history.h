@@ -19,10 +19,23 @@
  * same lock (health_store_read_history()).
  *
  * Reasons are printable ASCII, as every snapshot string is (health.h);
- * renderers escape them for their format.
+ * renderers (render.c, page.c) escape them for their format.
  */
 
 #define HISTORY_TRANSITIONS 50
+
+/*
+ * The largest history_size the settings accept, and what it costs. /history
+ * serves every probe kept in one body, so the maximum bounds that body: a
+ * probe is 152 bytes in the ring, 152 more in the copy each render of
+ * /history or / takes, and at most 404 bytes of /history's JSON (about 210
+ * for a healthy probe; 404 with every number at its longest and a reason
+ * all quotes). At 10000 (41 hours at a 15 s interval) the body stays under
+ * HISTORY_JSON_MAX, as test-history proves; at the 100000 this once was,
+ * it reached 40 MB and a render's peak RSS 83 MB, past a 96 MiB pod limit.
+ */
+#define HISTORY_SIZE_MAX 10000
+#define HISTORY_JSON_MAX (4 * 1024 * 1024)
 /* A probe's reason is a short line of a table cell; a transition's says
  * why the state moved and may carry the whole /health error. */
 #define HISTORY_PROBE_REASON_MAX 96
@@ -92,15 +105,5 @@ void history_copy(struct history *dst, const struct history *src);
 
 /* Copies src into dst[size] as a reason, cut with "..." when too long. */
 void history_set_reason(char *dst, size_t size, const char *src);
-
-/*
- * /history: {"historySize":N,"since":..,"probes":[{"at","state",
- * "rawState","latencyMs","httpStatus","rateLimitRemaining"?,
- * "rateLimitLimit"?,"error"?}],"transitions":[{"at","from","to",
- * "reason"}]},
- * oldest first. Returns a malloc'ed body (caller frees), its length in
- * *len.
- */
-char *history_render_json(const struct history *h, size_t *len);
 
 #endif

@@ -26,4 +26,16 @@ char *xvasprintf(const char *fmt, va_list ap) __attribute__((format(printf, 1, 0
  * (curl_easy_init(), MHD_create_response_from_buffer(), ...): aborts. */
 _Noreturn void mem_oom(void);
 
+/* Wipes len bytes at p in a way the compiler may not drop: for memory
+ * that held a secret, before it is freed or reused. */
+void mem_wipe(void *p, size_t len);
+
+/*
+ * Routes cJSON's allocations through xmalloc(), so a JSON tree that cannot
+ * be built aborts like everything else instead of coming back NULL half
+ * way. cJSON keeps its hooks in globals: call once, in main() before any
+ * thread starts.
+ */
+void mem_init(void);
+
 #endif

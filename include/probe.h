@@ -17,6 +17,9 @@
 
 struct probe_worker;
 
+/* The state tracker's parameters (health.h) for the settings s. */
+void probe_health_params(struct health_params *p, const struct settings *s);
+
 /*
  * Creates a worker for s (borrowed: must outlive the worker) publishing to
  * store (borrowed). Loads the CA bundle. Returns NULL with *err (caller

@@ -2,6 +2,7 @@
 #define INCLUDE_PROBE_RESULT_H
 
 #include <stdbool.h>
+#include <stddef.h>
 #include <stdint.h>
 
 /*
@@ -49,6 +50,21 @@ struct probe_phases {
 	int64_t connect_us;        /* TCP */
 	int64_t tls_us;
 	int64_t first_byte_us;     /* request sent .. first byte of the answer */
+};
+
+/*
+ * A reason as it is gathered, before it is shown: our own words around at
+ * most one piece of someone else's text (curl's message, an error body's
+ * message or code, a page's <title>), which stays raw (not reduced, not
+ * redacted, not cut) until response_reason_show() makes the whole safe in
+ * one pass, at the end. So no step on the way needs to know the secret.
+ */
+struct probe_reason {
+	char ours[64];             /* our words before the text */
+	const char *text;          /* theirs, not NUL-terminated; NULL: none */
+	size_t len;
+	size_t cap;                /* show at most this many characters of it */
+	const char *after;         /* static, our words after it; NULL: none */
 };
 
 struct probe_result {

@@ -6,7 +6,9 @@
 #include <stdint.h>
 
 #include "health.h"
-#include "settings.h"
+
+/* Only render_info_init() reads the settings. */
+struct settings;
 
 /*
  * Turns a health snapshot into what the endpoints serve. Pure functions:
@@ -46,7 +48,13 @@ char *render_metrics(const struct health_snapshot *s,
 		     const struct health_view *v,
 		     const struct render_info *info, size_t *len);
 
-/* "2026-11-26T16:00:00.000Z" for ms since the epoch; out >= 25 bytes. */
-void render_timestamp(int64_t ms, char *out, size_t out_size);
+/*
+ * /history: {"historySize":N,"recorded":N,"since"?:..,"probes":[{"at",
+ * "state","rawState","latencyMs","httpStatus","rateLimitRemaining"?,
+ * "rateLimitLimit"?,"error"?}],"transitions":[{"at","from","to",
+ * "reason"}]}, oldest first. Its size is bounded by the history's
+ * (HISTORY_JSON_MAX in history.h).
+ */
+char *render_history_json(const struct history *h, size_t *len);
 
 #endif

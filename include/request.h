@@ -9,7 +9,9 @@
 
 #include "probe_result.h"
 #include "response.h"
-#include "settings.h"
+
+/* Only the request_init_api*() functions read the settings. */
+struct settings;
 
 /*
  * One HTTP exchange with curl: the API probe, a status-page read or a
@@ -94,6 +96,15 @@ void request_init_plain(struct request *req, const char *url, bool head,
  * a PROBE_TRANSPORT_PROTOCOL failure ("unparseable response").
  */
 void request_complete(struct request *req, CURLcode code, bool check_json);
+
+/*
+ * Adds req->easy to multi. curl refuses only a handle it cannot track for
+ * want of memory or one this program misused (added twice, a bad handle,
+ * a call from inside a callback): the first is the one OOM policy's
+ * (mem.h), the second a bug, and both abort rather than leave a probe
+ * silently unscheduled. So it never fails, wherever a transfer starts.
+ */
+void request_start(struct request *req, CURLM *multi);
 
 /* Frees what request_init_*() allocated. Safe on a zeroed struct. */
 void request_cleanup(struct request *req);

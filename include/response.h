@@ -25,21 +25,34 @@ void response_parse_header(struct probe_result *r, const char *line,
 			   size_t len, int64_t now_s);
 
 /*
- * Writes into out a short, printable, single-line reason for an HTTP answer
- * from its body (at most RESPONSE_BODY_MAX bytes; truncated says whether
- * more was cut off). Any fragment of secret (may be NULL) in the text is
- * redacted before the text is cut to size, so no cut can leave a piece of
- * it behind:
+ * Why an HTTP answer failed, from its body (at most RESPONSE_BODY_MAX
+ * bytes; truncated says whether more was cut off), into *why, raw: the
+ * body's own words are extracted, not reduced or redacted (that happens
+ * once, in response_reason_show()):
  * - `{"type":"error.list","errors":[{"code":..,"message":"X"}]}` -> "X"
  *   (the code when the message is empty or missing),
  * - `{"type":"error","message":"X"}` -> "X",
  * - an HTML page -> "HTML error page" (with its <title> when found),
  * - empty -> "empty body", anything else -> "unparseable response".
- * For 2xx bodies the caller only uses this when it needs to (e.g. to say
- * a body was not JSON). Non-printable bytes never reach out.
+ * A decoded JSON string is copied into scratch, which must hold len + 1
+ * bytes so that nothing is cut before it is redacted (a decoded string is
+ * never longer than its source); why->text points into scratch or body,
+ * which must outlive *why.
  */
 void response_error_reason(const char *body, size_t len, bool truncated,
-			   const char *secret, char *out, size_t out_size);
+			   char *scratch, size_t scratch_size,
+			   struct probe_reason *why);
+
+/*
+ * The one place a reason becomes safe to show: our words, then the text
+ * with every fragment of secret (may be NULL) masked, reduced to a
+ * printable line and cut to why->cap (secret_printable()), then our words
+ * after it; all of it cut to out_size (NUL-terminated when out_size > 0).
+ * Masking comes before any reduction or cut, so neither can leave a piece
+ * of the secret behind, and the text is never reduced twice.
+ */
+void response_reason_show(const struct probe_reason *why, const char *secret,
+			  char *out, size_t out_size);
 
 /*
  * Returns the reason for a 2xx probe body, or NULL when it is a JSON

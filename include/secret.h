@@ -4,6 +4,8 @@
 #include <stdbool.h>
 #include <stddef.h>
 
+#include "text.h"
+
 /*
  * Secrets (the access token, the webhook secret) in memory: owned copies
  * that are wiped before they are freed, and redaction of any text that
@@ -15,8 +17,9 @@
  * random base64 token, short enough that a tail left by a cut is caught. */
 #define SECRET_FRAGMENT_MIN 6
 
-/* Every Intercom access token starts with this (base64 of "tok:"). */
-#define SECRET_TOKEN_PREFIX "dG9rO"
+/* Every Intercom access token starts with this (text.h says it once,
+ * for text_show()'s sake). */
+#define SECRET_TOKEN_PREFIX TEXT_TOKEN_PREFIX
 
 /* A secret goes into one HTTP header: 8 KiB is far beyond any real token
  * and keeps a wrong path (a log file, /dev/zero) from being slurped. */
@@ -31,8 +34,6 @@ char *secret_dup(const char *secret);
 /* Wipes secret (the compiler may not drop it) and frees it. Accepts NULL. */
 void secret_free(char *secret);
 
-/* Wipes len bytes at p in a way the compiler may not drop. */
-void secret_wipe(void *p, size_t len);
 
 /*
  * Replaces, in the NUL-terminated text (of buffer size size), every run of
@@ -42,6 +43,18 @@ void secret_wipe(void *p, size_t len);
  * when something was replaced.
  */
 bool secret_redact(char *text, size_t size, const char *secret);
+
+/*
+ * Untrusted text made safe to show, in one pass: every fragment of secret
+ * (NULL or "" for none) in src[0..n) is masked first, then the result is
+ * reduced to one printable line and cut to min(size - 1, cap) characters
+ * (text_printable()). Masking before the reduction and the cut means
+ * neither can leave a piece of the secret behind, nor join two harmless
+ * pieces into one. NUL-terminates when size > 0; returns the length
+ * written.
+ */
+size_t secret_printable(char *dst, size_t size, const char *src, size_t n,
+			size_t cap, const char *secret);
 
 /* Does text contain a fragment of secret, as secret_redact() defines it? */
 bool secret_leaks(const char *text, const char *secret);

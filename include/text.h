@@ -6,10 +6,11 @@
 
 /*
  * Untrusted text: whatever a server, curl or a status page sent, reduced
- * once where it enters (request_complete()) to a printable line, and the
- * escapes every output format needs on the way out. Pure functions over
- * (pointer, length); no allocation but text_printable()'s redaction copy
- * and text_show()'s result.
+ * once where it enters (request_complete(), through secret_printable()) to
+ * a printable line, and the escapes every output format needs on the way
+ * out. Pure functions over (pointer, length); no allocation but
+ * text_show()'s result. Secrets are not this module's business: text that
+ * may echo one is masked first (secret.h).
  */
 
 /* The ASCII whitespace text_printable() folds: space, \t, \n, \v, \f, \r. */
@@ -22,17 +23,20 @@ bool text_is_space(char c);
  * non-ASCII character (a UTF-8 sequence counts once) becomes '?'. When
  * the text does not fit it ends in "...".
  *
- * With a secret (NULL or "" for none), every fragment of it is replaced
- * by secret_redact() before the text is cut, so a cut can shorten the
- * mask but never leave a piece of the secret behind.
+ * Text that may carry a secret goes through secret_printable() instead,
+ * which masks it before calling this.
  *
  * NUL-terminates when size > 0. Returns the length written.
  */
 size_t text_printable(char *dst, size_t size, const char *src, size_t n,
-		      size_t cap, const char *secret);
+		      size_t cap);
 
-/* text_printable() of the NUL-terminated src: no cap but size, no secret. */
+/* text_printable() of the NUL-terminated src: no cap but size. */
 size_t text_printable_str(char *dst, size_t size, const char *src);
+
+/* Every Intercom access token starts with this (base64 of "tok:"):
+ * text_show() never copies a value that does. */
+#define TEXT_TOKEN_PREFIX "dG9rO"
 
 /* Paths are shown in errors (they are not secrets) up to this length. */
 #define TEXT_SHOW_PATH_MAX 256

@@ -223,7 +223,7 @@ check_cmd_run(const struct settings *s, const struct check_options *o)
 {
 	struct thresholds t = thresholds(s, o);
 	struct health_params params;
-	health_params_init(&params, s);
+	probe_health_params(&params, s);
 	/* -w is the plugin's spelling of degraded_latency. */
 	params.classify.degraded_latency_ms = t.warning_ms;
 	struct curl_blob ca = { 0 };

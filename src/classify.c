@@ -5,6 +5,7 @@
 #include <string.h>
 
 #include "classify.h"
+#include "text.h"
 
 const char *
 health_state_name(enum health_state state)
@@ -268,4 +269,81 @@ classify_error_text(const struct probe_result *r,
 		snprintf(out, out_size, "%s",
 			 reason_or(r, reason, sizeof(reason), fallback));
 	}
+}
+
+/* curl's message shows this much: the class's words and the detail
+ * together stay well inside a reason. */
+#define DETAIL_CAP 199
+
+/* "<prefix>: <detail>", or the prefix alone for a blank detail. */
+static void
+set_reason(struct probe_reason *why, const char *prefix, const char *detail)
+{
+	size_t n = detail ? strlen(detail) : 0;
+	size_t blank = 0;
+
+	while (blank < n && text_is_space(detail[blank]))
+		blank++;
+	if (blank == n) {
+		snprintf(why->ours, sizeof(why->ours), "%s", prefix);
+		return;
+	}
+	snprintf(why->ours, sizeof(why->ours), "%s: ", prefix);
+	why->text = detail;
+	why->len = n;
+	why->cap = DETAIL_CAP;
+}
+
+bool
+classify_transfer(struct probe_result *r, CURLcode code, bool truncated,
+		  const char *detail, int64_t timeout_ms, struct probe_reason *why)
+{
+	/* We cut the body off ourselves: the answer itself was fine. */
+	if (code == CURLE_OK || (code == CURLE_WRITE_ERROR && truncated)) {
+		r->transport = PROBE_TRANSPORT_OK;
+		return true;
+	}
+	/* A status line may have arrived before the failure, but without a
+	 * whole answer the transport failure is the news. */
+	r->http_status = 0;
+	*why = (struct probe_reason){ .text = NULL };
+	switch (code) {
+	case CURLE_OPERATION_TIMEDOUT:
+		r->transport = PROBE_TRANSPORT_TIMEOUT;
+		snprintf(why->ours, sizeof(why->ours), "timeout after %" PRId64 " ms",
+			 timeout_ms);
+		break;
+	case CURLE_COULDNT_RESOLVE_HOST:
+	case CURLE_COULDNT_RESOLVE_PROXY:
+		r->transport = PROBE_TRANSPORT_DNS;
+		set_reason(why, "DNS failure", detail);
+		break;
+	case CURLE_SSL_CONNECT_ERROR:
+	case CURLE_PEER_FAILED_VERIFICATION:
+	case CURLE_SSL_CERTPROBLEM:
+	case CURLE_SSL_CIPHER:
+	case CURLE_SSL_CACERT_BADFILE:
+	case CURLE_SSL_ISSUER_ERROR:
+	case CURLE_SSL_PINNEDPUBKEYNOTMATCH:
+	case CURLE_SSL_INVALIDCERTSTATUS:
+	case CURLE_SSL_ENGINE_INITFAILED:
+		r->transport = PROBE_TRANSPORT_TLS;
+		set_reason(why, "TLS failure", detail);
+		break;
+	case CURLE_WEIRD_SERVER_REPLY:
+	case CURLE_UNSUPPORTED_PROTOCOL:
+	case CURLE_HTTP2:
+	case CURLE_HTTP2_STREAM:
+	case CURLE_BAD_CONTENT_ENCODING:
+		r->transport = PROBE_TRANSPORT_PROTOCOL;
+		set_reason(why, "unparseable response", detail);
+		break;
+	default:
+		/* Refused, reset, unreachable, closed early, and whatever
+		 * else keeps an answer from arriving. */
+		r->transport = PROBE_TRANSPORT_CONNECT;
+		set_reason(why, "connection failed", detail);
+		break;
+	}
+	return false;
 }

@@ -8,7 +8,6 @@
 
 #include "file.h"
 #include "mem.h"
-#include "secret.h"
 
 int
 file_read_regular(const char *path, size_t max, char **out, size_t *len)
@@ -63,7 +62,7 @@ file_read_fd(int fd, size_t max, char **out, size_t *len)
 out:
 	if (buf) {
 		/* It may have been a secret. */
-		secret_wipe(buf, max + 2);
+		mem_wipe(buf, max + 2);
 		free(buf);
 	}
 	return rc;

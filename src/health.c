@@ -26,25 +26,6 @@ page_indicator_name(enum page_indicator indicator)
 }
 
 void
-health_params_init(struct health_params *p, const struct settings *s)
-{
-	*p = (struct health_params){
-		.classify = {
-			.degraded_latency_ms = s->degraded_latency_ms,
-			.rate_limit_low = s->rate_limit_low,
-		},
-		.failure_threshold = s->failure_threshold,
-		.success_threshold = s->success_threshold,
-		.interval_ms = s->interval_ms,
-		.timeout_ms = s->timeout_ms,
-		.stale_after_ms = s->stale_after_ms,
-		.status_page_enabled = s->status_url != NULL,
-		.webhook_enabled = s->webhook_url != NULL,
-		.history_size = s->history_size,
-	};
-}
-
-void
 health_init(struct health_snapshot *s, const struct health_params *p,
 	    int64_t now_real_ms, int64_t now_mono_ms)
 {

@@ -1,12 +1,8 @@
-#include <inttypes.h>
-#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include "history.h"
 #include "mem.h"
-#include "render.h"
-#include "text.h"
 
 struct history *
 history_create(size_t capacity)
@@ -119,96 +115,4 @@ history_set_reason(char *dst, size_t size, const char *src)
 	}
 	memcpy(dst, src, size - 4);
 	memcpy(dst + size - 4, "...", 4);
-}
-
-/* A growable body on open_memstream(): an allocation failure aborts, as
- * everywhere (mem.h). */
-static FILE *
-body_open(char **data, size_t *size)
-{
-	FILE *f = open_memstream(data, size);
-	if (!f)
-		mem_oom();
-	return f;
-}
-
-static char *
-body_close(FILE *f, char **data, size_t *size, size_t *len)
-{
-	if (ferror(f) || fclose(f) != 0)
-		mem_oom();
-	if (len)
-		*len = *size;
-	return *data;
-}
-
-static void
-put_json_str(FILE *f, const char *s, size_t max)
-{
-	size_t n = strnlen(s, max);
-	char chunk[256];
-	fputc('"', f);
-	while (n > 0) {
-		size_t w = text_json_escape(chunk, sizeof(chunk), &s, &n);
-		fwrite(chunk, 1, w, f);
-	}
-	fputc('"', f);
-}
-
-static void
-put_time(FILE *f, const char *key, int64_t ms)
-{
-	char ts[32];
-	render_timestamp(ms, ts, sizeof(ts));
-	fprintf(f, "\"%s\":\"%s\"", key, ts);
-}
-
-char *
-history_render_json(const struct history *h, size_t *len)
-{
-	char *data = NULL;
-	size_t size = 0;
-	FILE *f = body_open(&data, &size);
-
-	fprintf(f, "{\"historySize\":%zu,\"recorded\":%" PRIu64 ",",
-		h->capacity, h->recorded);
-	if (h->since_ms) {
-		put_time(f, "since", h->since_ms);
-		fputc(',', f);
-	}
-	fputs("\"probes\":[", f);
-	for (size_t i = 0; i < h->count; i++) {
-		const struct history_probe *p = history_probe_at(h, i);
-		fputs(i ? ",{" : "{", f);
-		put_time(f, "at", p->at_ms);
-		fprintf(f, ",\"state\":\"%s\",\"rawState\":\"%s\","
-			"\"latencyMs\":%" PRId64 ",\"httpStatus\":",
-			health_state_name(p->state), health_state_name(p->raw),
-			p->latency_ms);
-		if (p->http_status > 0)
-			fprintf(f, "%ld", p->http_status);
-		else
-			fputs("null", f);
-		if (p->has_quota)
-			fprintf(f, ",\"rateLimitRemaining\":%" PRId64, p->quota_remaining);
-		if (p->quota_limit > 0)
-			fprintf(f, ",\"rateLimitLimit\":%" PRId64, p->quota_limit);
-		if (p->reason[0]) {
-			fputs(",\"error\":", f);
-			put_json_str(f, p->reason, sizeof(p->reason));
-		}
-		fputc('}', f);
-	}
-	fputs("],\"transitions\":[", f);
-	for (size_t i = 0; i < h->n_transitions; i++) {
-		const struct history_transition *t = history_transition_at(h, i);
-		fputs(i ? ",{" : "{", f);
-		put_time(f, "at", t->at_ms);
-		fprintf(f, ",\"from\":\"%s\",\"to\":\"%s\",\"reason\":",
-			health_state_name(t->from), health_state_name(t->to));
-		put_json_str(f, t->reason, sizeof(t->reason));
-		fputc('}', f);
-	}
-	fputs("]}", f);
-	return body_close(f, &data, &size, len);
 }

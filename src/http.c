@@ -207,7 +207,7 @@ render_history_variant(struct http_server *server, enum variant variant,
 	if (variant == VARIANT_HISTORY) {
 		*until_mono = INT64_MAX;
 		if (copy) {
-			body = history_render_json(copy, &len);
+			body = render_history_json(copy, &len);
 		} else {
 			body = xstrdup("{\"historySize\":0,\"probes\":[],\"transitions\":[]}");
 			len = strlen(body);

@@ -306,7 +306,7 @@ serve(struct settings *start, const struct invocation *inv)
 	settings_log(s);
 	fit_open_files(s);
 
-	health_params_init(&params, s);
+	probe_health_params(&params, s);
 	health_init(&initial, &params, clock_real_ms(), clock_mono_ms());
 	health_store_init(&store, &initial);
 
@@ -367,7 +367,7 @@ scrub_secret_environment(void)
 		for (size_t i = 0; i < sizeof(names) / sizeof(names[0]); i++) {
 			size_t n = strlen(names[i]);
 			if (strncmp(*e, names[i], n) == 0 && (*e)[n] == '=')
-				secret_wipe(*e + n + 1, strlen(*e + n + 1));
+				mem_wipe(*e + n + 1, strlen(*e + n + 1));
 		}
 	}
 }
@@ -390,6 +390,8 @@ main(int argc, char **argv)
 	/* The token lives in this process's memory: no core dump of it, and
 	 * no ptrace or /proc/PID/mem by other processes of the same user. */
 	prctl(PR_SET_DUMPABLE, 0);
+	/* Before any thread: cJSON's hooks are globals. */
+	mem_init();
 
 	if (argc > 1) {
 		if (strcmp(argv[1], "serve") == 0) {

@@ -4,6 +4,8 @@
 #include <string.h>
 #include <unistd.h>
 
+#include <cjson/cJSON.h>
+
 #include "mem.h"
 
 void
@@ -14,6 +16,13 @@ mem_oom(void)
 	ssize_t ignored = write(STDERR_FILENO, msg, sizeof(msg) - 1);
 	(void)ignored;
 	abort();
+}
+
+void
+mem_wipe(void *p, size_t len)
+{
+	/* Unlike memset() before free(), the compiler may not drop it. */
+	explicit_bzero(p, len);
 }
 
 void *
@@ -80,4 +89,13 @@ xasprintf(const char *fmt, ...)
 	char *p = xvasprintf(fmt, ap);
 	va_end(ap);
 	return p;
+}
+
+void
+mem_init(void)
+{
+	/* Without a realloc hook cJSON grows its print buffers by
+	 * malloc, copy and free: both of those are ours now. */
+	cJSON_Hooks hooks = { .malloc_fn = xmalloc, .free_fn = free };
+	cJSON_InitHooks(&hooks);
 }

@@ -124,8 +124,7 @@ start(struct runner *run, struct preflight_call *c)
 {
 	c->ran = true;
 	curl_easy_setopt(c->req.easy, CURLOPT_PRIVATE, c);
-	if (curl_multi_add_handle(run->multi, c->req.easy) != CURLM_OK)
-		mem_oom();
+	request_start(&c->req, run->multi);
 	run->in_flight++;
 }
 
@@ -201,7 +200,7 @@ start_webhook_posts(struct runner *run)
 	start_post(run, &run->o.signed_post, body, len, good_line);
 	start_post(run, &run->o.forged_post, body, len, bad_line);
 	start_post(run, &run->o.unsigned_post, body, len, NULL);
-	secret_wipe(good, sizeof(good));
+	mem_wipe(good, sizeof(good));
 	secret_free(good_line);
 	free(bad_line);
 	free(body);

@@ -10,6 +10,7 @@
 #include "mem.h"
 #include "preflight_items.h"
 #include "response.h"
+#include "secret.h"
 #include "text.h"
 
 /* Contract thresholds. */
@@ -31,8 +32,8 @@ json_string(const cJSON *obj, const char *name, const char *secret,
 	const cJSON *v = cJSON_GetObjectItemCaseSensitive(obj, name);
 	out[0] = '\0';
 	if (cJSON_IsString(v) && v->valuestring)
-		text_printable(out, size, v->valuestring, strlen(v->valuestring),
-			       64, secret);
+		secret_printable(out, size, v->valuestring, strlen(v->valuestring),
+				 64, secret);
 }
 
 static cJSON *
@@ -529,8 +530,8 @@ judge_token_leak(const struct settings *s, const struct preflight_observed *o,
 		return;
 	}
 	char dir[TEXT_SHOW_PATH_MAX];
-	text_printable(dir, sizeof(dir), s->scan_dir, strlen(s->scan_dir),
-		       SIZE_MAX, s->token);
+	secret_printable(dir, sizeof(dir), s->scan_dir, strlen(s->scan_dir),
+			 SIZE_MAX, s->token);
 	if (o->scan_rc < 0) {
 		preflight_set(it, PREFLIGHT_FAIL, "cannot scan %s: %s", dir,
 			      strerror(-o->scan_rc));
@@ -567,8 +568,8 @@ judge_token_leak(const struct settings *s, const struct preflight_observed *o,
 	list[0] = '\0';
 	for (size_t i = 0; i < sc->n_hits && i < LEAK_LIST_MAX; i++) {
 		char path[TEXT_SHOW_PATH_MAX];
-		text_printable(path, sizeof(path), sc->hits[i].path,
-			       strlen(sc->hits[i].path), SIZE_MAX, s->token);
+		secret_printable(path, sizeof(path), sc->hits[i].path,
+				 strlen(sc->hits[i].path), SIZE_MAX, s->token);
 		int n = snprintf(list + len, cap - len, "%s%s:%lu %s", i ? ", " : "",
 				 path, sc->hits[i].line, sc->hits[i].masked);
 		if (n > 0 && (size_t)n < cap - len)
@@ -644,8 +645,8 @@ judge_scopes(const struct settings *s, const struct preflight_observed *o,
 		else if (!classify_is_2xx(status))
 			unsure = true;
 		char path[TEXT_SHOW_PATH_MAX];
-		text_printable(path, sizeof(path), o->scope_paths[i],
-			       strlen(o->scope_paths[i]), SIZE_MAX, s->token);
+		secret_printable(path, sizeof(path), o->scope_paths[i],
+				 strlen(o->scope_paths[i]), SIZE_MAX, s->token);
 		int n = snprintf(list + len, cap - len, "%s%s -> %s", i ? "; " : "",
 				 path, what);
 		if (n > 0 && (size_t)n < cap - len)

@@ -68,6 +68,25 @@ struct probe_worker {
 	char logged_error[PROBE_ERROR_MAX];
 };
 
+void
+probe_health_params(struct health_params *p, const struct settings *s)
+{
+	*p = (struct health_params){
+		.classify = {
+			.degraded_latency_ms = s->degraded_latency_ms,
+			.rate_limit_low = s->rate_limit_low,
+		},
+		.failure_threshold = s->failure_threshold,
+		.success_threshold = s->success_threshold,
+		.interval_ms = s->interval_ms,
+		.timeout_ms = s->timeout_ms,
+		.stale_after_ms = s->stale_after_ms,
+		.status_page_enabled = s->status_url != NULL,
+		.webhook_enabled = s->webhook_url != NULL,
+		.history_size = s->history_size,
+	};
+}
+
 struct probe_worker *
 probe_worker_create(const struct settings *s, struct health_store *store,
 		    char **err)
@@ -75,7 +94,7 @@ probe_worker_create(const struct settings *s, struct health_store *store,
 	struct probe_worker *w = xcalloc(1, sizeof(*w));
 	w->settings = s;
 	w->store = store;
-	health_params_init(&w->params, s);
+	probe_health_params(&w->params, s);
 	if (request_load_ca(s->ca_file, &w->ca, err) < 0) {
 		probe_worker_destroy(w);
 		return NULL;
@@ -153,13 +172,7 @@ start_api(struct probe_worker *w)
 	request_want_certinfo(&w->api);
 	if (w->api_started++ % PROBE_FRESH_EVERY == 0)
 		curl_easy_setopt(w->api.easy, CURLOPT_FRESH_CONNECT, 1L);
-	CURLMcode code = curl_multi_add_handle(w->multi, w->api.easy);
-	if (code != CURLM_OK) {
-		log_error("cannot start a probe: %s", curl_multi_strerror(code));
-		request_cleanup(&w->api);
-		schedule_api_failed(&w->schedule, clock_mono_ms());
-		return;
-	}
+	request_start(&w->api, w->multi);
 	w->api_busy = true;
 	schedule_api_started(&w->schedule, w->api.started_mono_ms);
 }
@@ -173,18 +186,14 @@ start_side(struct probe_worker *w)
 	if (s->status_url && !w->page_busy) {
 		request_init_plain(&w->page, s->status_url, false, s->timeout_ms,
 				   &w->ca);
-		if (curl_multi_add_handle(w->multi, w->page.easy) == CURLM_OK)
-			w->page_busy = true;
-		else
-			request_cleanup(&w->page);
+		request_start(&w->page, w->multi);
+		w->page_busy = true;
 	}
 	if (s->webhook_url && !w->hook_busy) {
 		request_init_plain(&w->hook, s->webhook_url, true, s->timeout_ms,
 				   &w->ca);
-		if (curl_multi_add_handle(w->multi, w->hook.easy) == CURLM_OK)
-			w->hook_busy = true;
-		else
-			request_cleanup(&w->hook);
+		request_start(&w->hook, w->multi);
+		w->hook_busy = true;
 	}
 	schedule_side_started(&w->schedule, clock_mono_ms());
 }
@@ -426,7 +435,7 @@ apply_settings(struct probe_worker *w, const struct settings *s)
 	w->token_stat_valid = s->token_file && stat(s->token_file, &w->token_stat) == 0;
 
 	w->settings = s;
-	health_params_init(&w->params, s);
+	probe_health_params(&w->params, s);
 	int64_t now = clock_mono_ms();
 	w->schedule.interval_ms = s->interval_ms;
 	w->schedule.side_interval_ms = s->status_interval_ms;

@@ -17,9 +17,11 @@
 #include <string.h>
 #include <time.h>
 
+#include "clock.h"
 #include "config.h"
 #include "mem.h"
 #include "render.h"
+#include "settings.h"
 #include "text.h"
 
 /* A /health body is ~700 bytes, /metrics ~4 KiB with every part enabled:
@@ -189,7 +191,7 @@ put_time_member(struct buf *b, bool *first, const char *key,
 		put_null_member(b, first, key);
 		return;
 	}
-	render_timestamp(ms, ts, sizeof(ts));
+	clock_timestamp(ms, ts, sizeof(ts));
 	put_key(b, first, key);
 	buf_append(b, "\"", 1);
 	buf_puts(b, ts);
@@ -205,32 +207,6 @@ render_info_init(struct render_info *info, const struct settings *s)
 		.region = s->region,
 		.stale_after_ms = s->stale_after_ms,
 	};
-}
-
-void
-render_timestamp(int64_t ms, char *out, size_t out_size)
-{
-	if (!out || out_size == 0)
-		return;
-
-	/* Floor division, so that times before 1970 still count up to the
-	 * next second instead of printing a negative millisecond part. */
-	int64_t secs = ms / 1000;
-	int64_t frac = ms % 1000;
-	if (frac < 0) {
-		frac += 1000;
-		secs -= 1;
-	}
-
-	time_t t = (time_t)secs;
-	struct tm tm;
-	char date[24];
-	if (!gmtime_r(&t, &tm) ||
-	    strftime(date, sizeof(date), "%Y-%m-%dT%H:%M:%S", &tm) == 0) {
-		snprintf(out, out_size, "%s", "1970-01-01T00:00:00.000Z");
-		return;
-	}
-	snprintf(out, out_size, "%s.%03dZ", date, (int)frac);
 }
 
 static const char *
@@ -802,5 +778,82 @@ render_metrics(const struct health_snapshot *s,
 	put_label_value(&b, info->version);
 	buf_puts(&b, "\"} 1\n");
 
+	return buf_finish(&b, len);
+}
+
+/* ---- /history */
+
+/* A body of this many probes starts big enough for all of them: a healthy
+ * probe is about 210 bytes of JSON. */
+#define HISTORY_PROBE_BYTES 256
+
+static void
+put_history_probe(struct buf *b, const struct history_probe *p)
+{
+	bool first = true;
+
+	buf_append(b, "{", 1);
+	put_time_member(b, &first, "at", true, p->at_ms);
+	put_key(b, &first, "state");
+	buf_printf(b, "\"%s\"", health_state_name(p->state));
+	put_key(b, &first, "rawState");
+	buf_printf(b, "\"%s\"", health_state_name(p->raw));
+	put_int_member(b, &first, "latencyMs", p->latency_ms);
+	if (p->http_status > 0)
+		put_int_member(b, &first, "httpStatus", p->http_status);
+	else
+		put_null_member(b, &first, "httpStatus");
+	if (p->has_quota)
+		put_int_member(b, &first, "rateLimitRemaining", p->quota_remaining);
+	if (p->quota_limit > 0)
+		put_int_member(b, &first, "rateLimitLimit", p->quota_limit);
+	if (p->reason[0])
+		put_str_member(b, &first, "error", p->reason, sizeof(p->reason));
+	buf_append(b, "}", 1);
+}
+
+static void
+put_history_transition(struct buf *b, const struct history_transition *t)
+{
+	bool first = true;
+
+	buf_append(b, "{", 1);
+	put_time_member(b, &first, "at", true, t->at_ms);
+	put_key(b, &first, "from");
+	buf_printf(b, "\"%s\"", health_state_name(t->from));
+	put_key(b, &first, "to");
+	buf_printf(b, "\"%s\"", health_state_name(t->to));
+	put_str_member(b, &first, "reason", t->reason, sizeof(t->reason));
+	buf_append(b, "}", 1);
+}
+
+char *
+render_history_json(const struct history *h, size_t *len)
+{
+	struct buf b;
+	size_t n = history_probe_count(h);
+	size_t nt = history_transition_count(h);
+
+	buf_init(&b, (n + 1) * HISTORY_PROBE_BYTES);
+	buf_printf(&b, "{\"historySize\":%zu,\"recorded\":%" PRIu64 ",",
+		   h->capacity, h->recorded);
+	if (h->since_ms) {
+		bool first = true;
+		put_time_member(&b, &first, "since", true, h->since_ms);
+		buf_append(&b, ",", 1);
+	}
+	buf_puts(&b, "\"probes\":[");
+	for (size_t i = 0; i < n; i++) {
+		if (i)
+			buf_append(&b, ",", 1);
+		put_history_probe(&b, history_probe_at(h, i));
+	}
+	buf_puts(&b, "],\"transitions\":[");
+	for (size_t i = 0; i < nt; i++) {
+		if (i)
+			buf_append(&b, ",", 1);
+		put_history_transition(&b, history_transition_at(h, i));
+	}
+	buf_puts(&b, "]}");
 	return buf_finish(&b, len);
 }

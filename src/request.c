@@ -6,13 +6,15 @@
 #include <strings.h>
 #include <time.h>
 
+#include "classify.h"
 #include "clock.h"
 #include "config.h"
 #include "file.h"
+#include "log.h"
 #include "mem.h"
 #include "request.h"
+#include "settings.h"
 #include "secret.h"
-#include "text.h"
 
 /* The system store and ca_file are read as any other file a setting
  * names: regular files only, without blocking, up to this size. */
@@ -277,95 +279,6 @@ record_phases(CURL *easy, struct probe_phases *p)
 	p->tls_us = tls > connect ? tls - connect : 0;
 }
 
-/* Copies curl's message as a printable single line. */
-static void
-set_reason(struct probe_result *r, const char *prefix, const char *detail)
-{
-	char clean[200];
-	text_printable_str(clean, sizeof(clean), detail);
-	if (clean[0])
-		snprintf(r->reason, sizeof(r->reason), "%s: %s", prefix, clean);
-	else
-		snprintf(r->reason, sizeof(r->reason), "%s", prefix);
-}
-
-static void
-classify_transport(struct request *req, CURLcode code)
-{
-	struct probe_result *r = &req->result;
-	const char *detail = req->errbuf[0] ? req->errbuf : curl_easy_strerror(code);
-
-	switch (code) {
-	case CURLE_OPERATION_TIMEDOUT:
-		r->transport = PROBE_TRANSPORT_TIMEOUT;
-		snprintf(r->reason, sizeof(r->reason), "timeout after %lld ms",
-			 (long long)req->timeout_ms);
-		break;
-	case CURLE_COULDNT_RESOLVE_HOST:
-	case CURLE_COULDNT_RESOLVE_PROXY:
-		r->transport = PROBE_TRANSPORT_DNS;
-		set_reason(r, "DNS failure", detail);
-		break;
-	case CURLE_SSL_CONNECT_ERROR:
-	case CURLE_PEER_FAILED_VERIFICATION:
-	case CURLE_SSL_CERTPROBLEM:
-	case CURLE_SSL_CIPHER:
-	case CURLE_SSL_CACERT_BADFILE:
-	case CURLE_SSL_ISSUER_ERROR:
-	case CURLE_SSL_PINNEDPUBKEYNOTMATCH:
-	case CURLE_SSL_INVALIDCERTSTATUS:
-	case CURLE_SSL_ENGINE_INITFAILED:
-		r->transport = PROBE_TRANSPORT_TLS;
-		set_reason(r, "TLS failure", detail);
-		break;
-	case CURLE_WEIRD_SERVER_REPLY:
-	case CURLE_UNSUPPORTED_PROTOCOL:
-	case CURLE_HTTP2:
-	case CURLE_HTTP2_STREAM:
-	case CURLE_BAD_CONTENT_ENCODING:
-		r->transport = PROBE_TRANSPORT_PROTOCOL;
-		set_reason(r, "unparseable response", detail);
-		break;
-	default:
-		r->transport = PROBE_TRANSPORT_CONNECT;
-		set_reason(r, "connection failed", detail);
-		break;
-	}
-}
-
-/* A 2xx that is not the JSON object asked for fails as a protocol error. */
-static void
-check_success_body(struct request *req)
-{
-	struct probe_result *r = &req->result;
-	const char *why = response_check_success_body(req->body, req->body_len,
-						      req->truncated);
-
-	if (why) {
-		r->transport = PROBE_TRANSPORT_PROTOCOL;
-		snprintf(r->reason, sizeof(r->reason), "%s", why);
-	}
-}
-
-/*
- * The one place where untrusted text enters the state: whichever way
- * r->reason was built (curl's message, a body's, our own words), it
- * leaves as one printable line without the token, as probe_result.h
- * promises and every reader downstream takes for granted. The builders
- * have redacted before their cuts already; this catches what no rule of
- * theirs foresaw.
- */
-static void
-settle_reason(struct probe_result *r, const char *secret)
-{
-	char raw[sizeof(r->reason)];
-	size_t n = strnlen(r->reason, sizeof(r->reason));
-
-	memcpy(raw, r->reason, n);
-	text_printable(r->reason, sizeof(r->reason), raw, n, SIZE_MAX, secret);
-	secret_wipe(raw, n);
-}
-
 void
 request_complete(struct request *req, CURLcode code, bool check_json)
 {
@@ -381,27 +294,48 @@ request_complete(struct request *req, CURLcode code, bool check_json)
 	record_phases(req->easy, &r->phases);
 	r->cert_not_after_s = cert_not_after(req->easy);
 
-	/* We cut the body off ourselves: the answer itself was fine. */
-	bool cut = code == CURLE_WRITE_ERROR && req->truncated;
-	if (code != CURLE_OK && !cut) {
-		/* curl's message is cut to its own buffer already: redact what
-		 * is left of any fragment before the reason is built from it. */
-		secret_redact(req->errbuf, sizeof(req->errbuf), req->secret);
-		classify_transport(req, code);
-		/* A status line may have arrived before the failure, but
-		 * without a whole answer the transport failure is the news. */
-		r->http_status = 0;
-	} else {
-		r->transport = PROBE_TRANSPORT_OK;
+	/* The answer's way is one pass down: classify_transfer() and the
+	 * response parsers only gather raw words (curl's message, the
+	 * body's), and response_reason_show() makes them safe once: the
+	 * token masked before anything is reduced or cut. */
+	struct probe_reason why = { .text = NULL };
+	/* A decoded message is never longer than the body it came from. */
+	char scratch[RESPONSE_BODY_MAX + 1];
+	const char *detail = req->errbuf[0] ? req->errbuf : curl_easy_strerror(code);
+	if (classify_transfer(r, code, req->truncated, detail, req->timeout_ms,
+			      &why)) {
 		r->http_status = status;
-		if (status < 200 || status >= 300)
+		if (!classify_is_2xx(status)) {
 			response_error_reason(req->body, req->body_len,
-					      req->truncated, req->secret,
-					      r->reason, sizeof(r->reason));
-		else if (check_json)
-			check_success_body(req);
+					      req->truncated, scratch,
+					      sizeof(scratch), &why);
+		} else if (check_json) {
+			/* A 2xx that is not the JSON object asked for fails
+			 * as a protocol error. */
+			const char *bad = response_check_success_body(
+				req->body, req->body_len, req->truncated);
+			if (bad) {
+				r->transport = PROBE_TRANSPORT_PROTOCOL;
+				snprintf(why.ours, sizeof(why.ours), "%s", bad);
+			}
+		}
 	}
-	settle_reason(r, req->secret);
+	response_reason_show(&why, req->secret, r->reason, sizeof(r->reason));
+	/* The scratch copy may hold an echo of the token. */
+	mem_wipe(scratch, sizeof(scratch));
+}
+
+void
+request_start(struct request *req, CURLM *multi)
+{
+	CURLMcode code = curl_multi_add_handle(multi, req->easy);
+	if (code == CURLM_OK)
+		return;
+	if (code == CURLM_OUT_OF_MEMORY)
+		mem_oom();
+	/* A bug: name it in the log before the core dump. */
+	log_error("cannot start a transfer: %s", curl_multi_strerror(code));
+	abort();
 }
 
 void
@@ -411,7 +345,7 @@ request_cleanup(struct request *req)
 		curl_easy_cleanup(req->easy);
 	/* One of the header lines carries the token. */
 	for (struct curl_slist *h = req->headers; h; h = h->next)
-		secret_wipe(h->data, strlen(h->data));
+		mem_wipe(h->data, strlen(h->data));
 	curl_slist_free_all(req->headers);
 	secret_free(req->secret);
 	free(req->post_body);

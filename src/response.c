@@ -8,6 +8,7 @@
 #include <curl/curl.h>
 
 #include "response.h"
+#include "secret.h"
 #include "text.h"
 
 /*
@@ -18,6 +19,8 @@
 #define REASON_CAP 160
 /* A <title> gets less: "HTML error page (...)" must still fit in the cap. */
 #define TITLE_CAP 80
+/* A document's type, when it has no message: "<type> without a message". */
+#define TYPE_CAP 47
 /* HTML markers are only looked for near the start of a body. */
 #define HTML_SNIFF_LEN 1024
 /* Longest header value worth handing to curl_getdate(). */
@@ -250,18 +253,17 @@ looks_like_html(const char *body, size_t len)
 }
 
 /*
- * Writes the sanitized text of the page's first <title> into title, ""
- * when there is none. The title is searched in the whole kept body: a
- * gateway's 504 page keeps it in <head>, well inside RESPONSE_BODY_MAX.
+ * The raw text of the page's first <title> (into *text, *n), false when
+ * there is none or it is blank. The title is searched in the whole kept
+ * body: a gateway's 504 page keeps it in <head>, well inside
+ * RESPONSE_BODY_MAX.
  */
-static void
-html_title(const char *body, size_t len, const char *secret, char *title,
-	   size_t title_size)
+static bool
+html_title(const char *body, size_t len, const char **text, size_t *n)
 {
-	const char *p, *end = body + len, *text, *close;
+	const char *p, *end = body + len, *start, *close;
 	size_t rest;
 
-	title[0] = '\0';
 	for (p = body;
 	     (p = find_nocase(p, (size_t)(end - p), "<title")) != NULL;
 	     p += 6) {
@@ -270,16 +272,16 @@ html_title(const char *body, size_t len, const char *secret, char *title,
 			break;
 	}
 	if (p == NULL)
-		return;
-	text = memchr(p, '>', (size_t)(end - p));
-	if (text == NULL)
-		return;
-	text++;
-	rest = (size_t)(end - text);
-	close = memchr(text, '<', rest);
-	text_printable(title, title_size, text,
-		       close != NULL ? (size_t)(close - text) : rest, TITLE_CAP,
-		       secret);
+		return false;
+	start = memchr(p, '>', (size_t)(end - p));
+	if (start == NULL)
+		return false;
+	start++;
+	rest = (size_t)(end - start);
+	close = memchr(start, '<', rest);
+	*text = start;
+	*n = close != NULL ? (size_t)(close - start) : rest;
+	return skip_leading_space(*text, *n) < *n;
 }
 
 /*
@@ -342,20 +344,46 @@ first_error(const cJSON *json)
 	return cJSON_IsObject(first) ? first : NULL;
 }
 
+/* Our words alone. */
+static void
+ours(struct probe_reason *why, const char *words)
+{
+	*why = (struct probe_reason){ .text = NULL };
+	snprintf(why->ours, sizeof(why->ours), "%s", words);
+}
+
+/* Their words s (NUL-terminated, owned by a cJSON tree), copied into
+ * scratch: whole, when scratch is as large as response_error_reason()
+ * asks. */
+static void
+theirs(struct probe_reason *why, const char *s, size_t cap, char *scratch,
+       size_t scratch_size)
+{
+	size_t n = strlen(s);
+
+	if (n > scratch_size)
+		n = scratch_size;
+	memcpy(scratch, s, n);
+	why->text = scratch;
+	why->len = n;
+	why->cap = cap;
+}
+
 /*
- * The reason from a parsed JSON document, into buf (REASON_CAP + 1):
- * errors[0].message, else errors[0].code, else a top-level message (the
+ * The reason from a parsed JSON document: errors[0].message, else
+ * errors[0].code, else a top-level message (the
  * `{"type":"error","message":..}` shape), else an OAuth-style
  * error_description or error, else a note of what the document was.
  */
 static void
-json_reason(const cJSON *json, const char *secret, char *buf, size_t buf_size)
+json_reason(const cJSON *json, char *scratch, size_t scratch_size,
+	    struct probe_reason *why)
 {
 	const cJSON *err;
 	const char *text = NULL, *type;
 
 	if (!cJSON_IsObject(json)) {
-		put(buf, buf_size, "JSON without an error message");
+		ours(why, "JSON without an error message");
 		return;
 	}
 	err = first_error(json);
@@ -371,64 +399,82 @@ json_reason(const cJSON *json, const char *secret, char *buf, size_t buf_size)
 	if (text == NULL)
 		text = nonblank_string(json, "error");
 	if (text != NULL) {
-		text_printable(buf, buf_size, text, strlen(text), REASON_CAP,
-			       secret);
+		ours(why, "");
+		theirs(why, text, REASON_CAP, scratch, scratch_size);
 		return;
 	}
 
 	type = nonblank_string(json, "type");
 	if (type != NULL) {
-		char type_buf[48];
-
-		text_printable(type_buf, sizeof(type_buf), type, strlen(type),
-			       sizeof(type_buf) - 1, secret);
-		snprintf(buf, buf_size, "%s without a message", type_buf);
+		ours(why, "");
+		theirs(why, type, TYPE_CAP, scratch, scratch_size);
+		why->after = " without a message";
 	} else {
-		put(buf, buf_size, "JSON without an error message");
+		ours(why, "JSON without an error message");
 	}
 }
 
 void
 response_error_reason(const char *body, size_t len, bool truncated,
-		      const char *secret, char *out, size_t out_size)
+		      char *scratch, size_t scratch_size,
+		      struct probe_reason *why)
 {
-	char buf[REASON_CAP + 1];
 	cJSON *json;
 
-	if (out == NULL || out_size == 0)
-		return;
 	if (body == NULL)
 		len = 0;
 
 	if (skip_leading_space(body, len) == len) {
-		put(out, out_size, "empty body");
+		ours(why, "empty body");
 		return;
 	}
 
 	if (looks_like_html(body, len)) {
-		char title[TITLE_CAP + 1];
+		const char *title;
+		size_t n;
 
-		html_title(body, len, secret, title, sizeof(title));
-		if (title[0] != '\0')
-			snprintf(buf, sizeof(buf), "HTML error page (%s)",
-				 title);
-		else
-			put(buf, sizeof(buf), "HTML error page");
-		put(out, out_size, buf);
+		if (html_title(body, len, &title, &n)) {
+			ours(why, "HTML error page (");
+			why->text = title;
+			why->len = n;
+			why->cap = TITLE_CAP;
+			why->after = ")";
+		} else {
+			ours(why, "HTML error page");
+		}
 		return;
 	}
 
 	json = parse_json(body, len, false);
 	if (json != NULL) {
-		json_reason(json, secret, buf, sizeof(buf));
+		json_reason(json, scratch, scratch_size, why);
 		cJSON_Delete(json);
 	} else if (truncated) {
-		snprintf(buf, sizeof(buf),
+		ours(why, "");
+		snprintf(why->ours, sizeof(why->ours),
 			 "unparseable response (truncated at %zu bytes)", len);
 	} else {
-		put(buf, sizeof(buf), "unparseable response");
+		ours(why, "unparseable response");
 	}
-	put(out, out_size, buf);
+}
+
+void
+response_reason_show(const struct probe_reason *why, const char *secret,
+		     char *out, size_t out_size)
+{
+	char text[PROBE_ERROR_MAX];
+	char whole[sizeof(why->ours) + sizeof(text) + 32];
+
+	if (out == NULL || out_size == 0)
+		return;
+	text[0] = '\0';
+	if (why->text != NULL)
+		secret_printable(text, sizeof(text), why->text, why->len,
+				 why->cap, secret);
+	snprintf(whole, sizeof(whole), "%s%s%s", why->ours, text,
+		 why->after ? why->after : "");
+	/* Every piece is safe already: this cut is only to out's size. */
+	put(out, out_size, whole);
 }
 
 const char *
@@ -492,7 +538,7 @@ response_parse_status_page(const char *body, size_t len, char *description,
 	if (indicator != PAGE_UNKNOWN && cJSON_IsString(item) &&
 	    item->valuestring && description_size > 0)
 		text_printable(description, description_size, item->valuestring,
-			       strlen(item->valuestring), SIZE_MAX, NULL);
+			       strlen(item->valuestring), SIZE_MAX);
 	cJSON_Delete(root);
 	return indicator;
 }

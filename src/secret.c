@@ -1,4 +1,5 @@
 #include <errno.h>
+#include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -6,13 +7,6 @@
 #include "mem.h"
 #include "secret.h"
 #include "text.h"
-
-void
-secret_wipe(void *p, size_t len)
-{
-	/* Unlike memset() before free(), the compiler may not drop it. */
-	explicit_bzero(p, len);
-}
 
 char *
 secret_dup(const char *secret)
@@ -25,7 +19,7 @@ secret_free(char *secret)
 {
 	if (!secret)
 		return;
-	secret_wipe(secret, strlen(secret));
+	mem_wipe(secret, strlen(secret));
 	free(secret);
 }
 
@@ -92,9 +86,35 @@ secret_redact(char *text, size_t size, const char *secret)
 		o = size - 1;
 	memcpy(text, out, o);
 	text[o] = '\0';
-	secret_wipe(out, cap);
+	mem_wipe(out, cap);
 	free(out);
 	return true;
+}
+
+size_t
+secret_printable(char *dst, size_t size, const char *src, size_t n,
+		 size_t cap, const char *secret)
+{
+	const size_t mask_len = sizeof(SECRET_MASK) - 1;
+
+	if (!secret || !*secret)
+		return text_printable(dst, size, src, n, cap);
+	/* secret_redact() works on a NUL-terminated text, in which each
+	 * replaced character may become a whole mask. */
+	if (n > (SIZE_MAX - 1) / mask_len)
+		mem_oom();
+	size_t copy_size = n * mask_len + 1;
+	char *copy = xmalloc(copy_size);
+	/* A NUL would end the text early; the reduction makes it '?'
+	 * anyway. */
+	for (size_t i = 0; i < n; i++)
+		copy[i] = src[i] ? src[i] : '?';
+	copy[n] = '\0';
+	secret_redact(copy, copy_size, secret);
+	size_t written = text_printable(dst, size, copy, strlen(copy), cap);
+	mem_wipe(copy, copy_size);
+	free(copy);
+	return written;
 }
 
 size_t
@@ -161,7 +181,7 @@ secret_read_file(const char *path, char **out, char **err)
 
 out:
 	if (buf) {
-		secret_wipe(buf, len);
+		mem_wipe(buf, len);
 		free(buf);
 	}
 	free(shown);

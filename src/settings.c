@@ -20,6 +20,7 @@
 #include <openssl/x509.h>
 
 #include "file.h"
+#include "history.h"
 #include "log.h"
 #include "mem.h"
 #include "secret.h"
@@ -267,10 +268,10 @@ static const struct setting_def settings_table[] = {
 	{ "connection_timeout", "--connection-timeout", "INTERCOM_HEALTHD_CONNECTION_TIMEOUT",
 	  TYPE_DURATION, FIELD(connection_timeout_ms), .min = 1000, .max = DURATION_MAX_MS,
 	  .def = "10s", .help = "idle HTTP connections close" },
-	/* /history serves every kept probe in one answer: 100000 keeps it,
-	 * and the memory behind it, to a few megabytes. */
+	/* /history serves every kept probe in one answer: the maximum
+	 * bounds that body (history.h says by how much). */
 	{ "history_size", "--history-size", "INTERCOM_HEALTHD_HISTORY_SIZE",
-	  TYPE_INT, FIELD(history_size), .min = 10, .max = 100000, .def = "240",
+	  TYPE_INT, FIELD(history_size), .min = 10, .max = HISTORY_SIZE_MAX, .def = "240",
 	  .help = "probes kept for /history and the status page" },
 };
 
@@ -1044,7 +1045,7 @@ read_config(struct loader *ld)
 out:
 	if (text) {
 		/* A token pasted into the wrong file must not linger. */
-		secret_wipe(text, size);
+		mem_wipe(text, size);
 		free(text);
 	}
 	free(shown);

@@ -4,7 +4,7 @@
 #include <openssl/evp.h>
 #include <openssl/hmac.h>
 
-#include "secret.h"
+#include "mem.h"
 #include "signature.h"
 
 int
@@ -22,11 +22,11 @@ signature_hmac_sha1(const void *key, size_t key_len, const void *data,
 	if (!HMAC(EVP_sha1(), key, (int)key_len,
 		  len ? data : (const void *)"", len, out, &out_len) ||
 	    out_len != SIGNATURE_SHA1_LEN) {
-		secret_wipe(out, sizeof(out));
+		mem_wipe(out, sizeof(out));
 		return -EIO;
 	}
 	memcpy(mac, out, SIGNATURE_SHA1_LEN);
-	secret_wipe(out, sizeof(out));
+	mem_wipe(out, sizeof(out));
 	return 0;
 }
 
@@ -46,6 +46,6 @@ signature_hub(const char *secret, const void *body, size_t len,
 		out[5 + 2 * i + 1] = hex[mac[i] & 0xf];
 	}
 	out[SIGNATURE_HUB_SIZE - 1] = '\0';
-	secret_wipe(mac, sizeof(mac));
+	mem_wipe(mac, sizeof(mac));
 	return 0;
 }

@@ -5,7 +5,6 @@
 #include <string.h>
 
 #include "mem.h"
-#include "secret.h"
 #include "text.h"
 
 bool
@@ -17,9 +16,8 @@ text_is_space(char c)
 
 /* ---- printable reduction ---- */
 
-/* text_printable() without the secret. */
-static size_t
-reduce(char *dst, size_t size, const char *src, size_t n, size_t cap)
+size_t
+text_printable(char *dst, size_t size, const char *src, size_t n, size_t cap)
 {
 	size_t limit, pos = 0;
 	bool pending_space = false, cut = false;
@@ -73,34 +71,9 @@ reduce(char *dst, size_t size, const char *src, size_t n, size_t cap)
 }
 
 size_t
-text_printable(char *dst, size_t size, const char *src, size_t n,
-	       size_t cap, const char *secret)
-{
-	const size_t mask_len = sizeof(SECRET_MASK) - 1;
-
-	if (!secret || !*secret)
-		return reduce(dst, size, src, n, cap);
-	/* secret_redact() works on a NUL-terminated text, in which each
-	 * replaced character may become a whole mask. */
-	if (n > (SIZE_MAX - 1) / mask_len)
-		mem_oom();
-	size_t copy_size = n * mask_len + 1;
-	char *copy = xmalloc(copy_size);
-	/* A NUL would end the text early; reduce() makes it '?' anyway. */
-	for (size_t i = 0; i < n; i++)
-		copy[i] = src[i] ? src[i] : '?';
-	copy[n] = '\0';
-	secret_redact(copy, copy_size, secret);
-	size_t written = reduce(dst, size, copy, strlen(copy), cap);
-	secret_wipe(copy, copy_size);
-	free(copy);
-	return written;
-}
-
-size_t
 text_printable_str(char *dst, size_t size, const char *src)
 {
-	return reduce(dst, size, src, strlen(src), SIZE_MAX);
+	return text_printable(dst, size, src, strlen(src), SIZE_MAX);
 }
 
 /* ---- escapes ---- */
@@ -255,8 +228,8 @@ text_prom_label_escape(char *dst, size_t size, const char **src, size_t *n)
 char *
 text_show(const char *text, size_t len, bool quotes, size_t max)
 {
-	size_t plen = sizeof(SECRET_TOKEN_PREFIX) - 1;
-	if (len > max || (len >= plen && strncmp(text, SECRET_TOKEN_PREFIX, plen) == 0))
+	size_t plen = sizeof(TEXT_TOKEN_PREFIX) - 1;
+	if (len > max || (len >= plen && strncmp(text, TEXT_TOKEN_PREFIX, plen) == 0))
 		return xasprintf("(a value of %zu characters, not shown)", len);
 	char *out = xmalloc(len * 4 + 3);
 	char *o = out;

@@ -96,7 +96,7 @@ scan_file(struct token_scan *scan, int fd, const char *path)
 		token_scan_buffer(scan, path, buf, len);
 	}
 	/* The buffer may hold a token: it does not linger on the heap. */
-	secret_wipe(buf, len);
+	mem_wipe(buf, len);
 	free(buf);
 }
 

@@ -7,6 +7,7 @@
 
 #include "classify.h"
 #include "probe_result.h"
+#include "response.h"
 
 /*
  * The contract's classification table, row by row. Every test starts from
@@ -505,6 +506,101 @@ START_TEST(test_text_bad_reason)
 }
 END_TEST
 
+/* ---- curl's code for a finished transfer, before any status is read */
+
+static const struct {
+	CURLcode code;
+	bool truncated;
+	const char *detail;
+	bool answered;
+	enum probe_transport t;
+	const char *reason;
+} rows_curl[] = {
+	{ CURLE_OK, false, "", true, PROBE_TRANSPORT_OK, NULL },
+	/* Our body callback stopped it: an answer, not a failure. */
+	{ CURLE_WRITE_ERROR, true, "Failure writing output", true,
+	  PROBE_TRANSPORT_OK, NULL },
+	{ CURLE_WRITE_ERROR, false, "Failure writing output", false,
+	  PROBE_TRANSPORT_CONNECT, "connection failed: Failure writing output" },
+	/* The limit, not curl's words ("Operation timed out after 5001
+	 * milliseconds with 0 bytes received"). */
+	{ CURLE_OPERATION_TIMEDOUT, false, "Operation timed out after 5001 ms",
+	  false, PROBE_TRANSPORT_TIMEOUT, "timeout after 5000 ms" },
+	{ CURLE_COULDNT_RESOLVE_HOST, false, "Could not resolve host: api.intercom.io",
+	  false, PROBE_TRANSPORT_DNS, "DNS failure: Could not resolve host: api.intercom.io" },
+	{ CURLE_COULDNT_RESOLVE_PROXY, false, "", false, PROBE_TRANSPORT_DNS,
+	  "DNS failure" },
+	{ CURLE_PEER_FAILED_VERIFICATION, false,
+	  "SSL certificate problem: unable to get local issuer certificate", false,
+	  PROBE_TRANSPORT_TLS, "TLS failure: SSL certificate problem: unable to get "
+	  "local issuer certificate" },
+	{ CURLE_SSL_CONNECT_ERROR, false, "", false, PROBE_TRANSPORT_TLS,
+	  "TLS failure" },
+	{ CURLE_SSL_CACERT_BADFILE, false, "x", false, PROBE_TRANSPORT_TLS,
+	  "TLS failure: x" },
+	{ CURLE_WEIRD_SERVER_REPLY, false, "Unsupported HTTP version in response",
+	  false, PROBE_TRANSPORT_PROTOCOL,
+	  "unparseable response: Unsupported HTTP version in response" },
+	{ CURLE_HTTP2, false, "", false, PROBE_TRANSPORT_PROTOCOL,
+	  "unparseable response" },
+	{ CURLE_BAD_CONTENT_ENCODING, false, "", false, PROBE_TRANSPORT_PROTOCOL,
+	  "unparseable response" },
+	{ CURLE_COULDNT_CONNECT, false, "Failed to connect to 127.0.0.1 port 1",
+	  false, PROBE_TRANSPORT_CONNECT,
+	  "connection failed: Failed to connect to 127.0.0.1 port 1" },
+	{ CURLE_RECV_ERROR, false, "Connection reset by peer", false,
+	  PROBE_TRANSPORT_CONNECT, "connection failed: Connection reset by peer" },
+	{ CURLE_GOT_NOTHING, false, NULL, false, PROBE_TRANSPORT_CONNECT,
+	  "connection failed" },
+	/* curl's message comes as it is: one printable line of it. */
+	{ CURLE_SEND_ERROR, false, " broken\r\n\tpipe\x01 ", false,
+	  PROBE_TRANSPORT_CONNECT, "connection failed: broken pipe?" },
+};
+
+START_TEST(test_curl_codes)
+{
+	/* A status line came before the failure: it must not survive. */
+	r.http_status = 200;
+	r.transport = PROBE_TRANSPORT_TLS;
+	strcpy(r.reason, "left over");
+	struct probe_reason why;
+	bool answered = classify_transfer(&r, rows_curl[_i].code,
+					  rows_curl[_i].truncated,
+					  rows_curl[_i].detail, 5000, &why);
+	ck_assert_int_eq(answered, rows_curl[_i].answered);
+	ck_assert_int_eq(r.transport, rows_curl[_i].t);
+	if (answered) {
+		/* The caller reads status and body; nothing is touched. */
+		ck_assert_int_eq(r.http_status, 200);
+		ck_assert_str_eq(r.reason, "left over");
+		return;
+	}
+	ck_assert_int_eq(r.http_status, 0);
+	/* Shown as request_complete() shows it. */
+	response_reason_show(&why, NULL, r.reason, sizeof(r.reason));
+	ck_assert_str_eq(r.reason, rows_curl[_i].reason);
+	ck_classify(HEALTH_UNHEALTHY, false);
+}
+END_TEST
+
+START_TEST(test_curl_long_detail)
+{
+	char detail[CURL_ERROR_SIZE];
+	memset(detail, 'd', sizeof(detail) - 1);
+	detail[sizeof(detail) - 1] = '\0';
+	struct probe_reason why;
+	ck_assert(!classify_transfer(&r, CURLE_RECV_ERROR, false, detail, 5000,
+				     &why));
+	/* curl's words stay raw until they are shown. */
+	ck_assert_ptr_eq(why.text, detail);
+	response_reason_show(&why, NULL, r.reason, sizeof(r.reason));
+	/* Cut to fit with room to spare, and marked as cut. */
+	ck_assert_uint_lt(strlen(r.reason), sizeof(r.reason));
+	ck_assert_int_eq(strncmp(r.reason, "connection failed: ddd", 22), 0);
+	ck_assert_str_eq(r.reason + strlen(r.reason) - 4, "d...");
+}
+END_TEST
+
 #define ARRAY_LEN(a) ((int)(sizeof(a) / sizeof((a)[0])))
 
 static void
@@ -547,6 +643,7 @@ classify_suite(void)
 		{ "is_success", test_is_success },
 		{ "text_truncation", test_text_truncation },
 		{ "text_bad_reason", test_text_bad_reason },
+		{ "curl_long_detail", test_curl_long_detail },
 	};
 
 	for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
@@ -559,6 +656,7 @@ classify_suite(void)
 	s_add_loop(s, "5xx", test_5xx, ARRAY_LEN(rows_5xx));
 	s_add_loop(s, "transport_failures", test_transport_failures,
 		   ARRAY_LEN(rows_transport));
+	s_add_loop(s, "curl_codes", test_curl_codes, ARRAY_LEN(rows_curl));
 	return s;
 }
 

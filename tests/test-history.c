@@ -8,6 +8,7 @@
 
 #include "health.h"
 #include "history.h"
+#include "render.h"
 
 /*
  * The probe history (history.c) and how the health store records into it
@@ -305,7 +306,7 @@ START_TEST(json_oldest_first_and_escaped)
 	history_add_transition(h, &t);
 
 	size_t len = 0;
-	char *body = history_render_json(h, &len);
+	char *body = render_history_json(h, &len);
 	ck_assert_uint_eq(len, strlen(body));
 	cJSON *doc = cJSON_Parse(body);
 	ck_assert_msg(doc != NULL, "not JSON: %s", body);
@@ -337,7 +338,7 @@ START_TEST(json_oldest_first_and_escaped)
 	free(body);
 
 	struct history *empty = history_create(4);
-	body = history_render_json(empty, &len);
+	body = render_history_json(empty, &len);
 	doc = cJSON_Parse(body);
 	ck_assert_ptr_nonnull(doc);
 	ck_assert_int_eq(cJSON_GetArraySize(cJSON_GetObjectItem(doc, "probes")), 0);
@@ -397,6 +398,53 @@ race_reader(void *arg)
 	return NULL;
 }
 
+/*
+ * /history serves every probe kept in one body: at the largest
+ * history_size the settings accept, with every field at its longest and
+ * every reason made of the characters JSON escapes, the body still fits
+ * HISTORY_JSON_MAX (history.h), the figure the documentation gives.
+ */
+START_TEST(json_bounded_at_the_largest_size)
+{
+	struct history *h = history_create(HISTORY_SIZE_MAX);
+	struct history_probe p = {
+		.at_ms = 253402300799999LL,    /* 9999-12-31T23:59:59.999Z */
+		.latency_ms = INT64_MAX,
+		.http_status = 999,
+		.raw = HEALTH_UNHEALTHY,
+		.state = HEALTH_DEGRADED,
+		.has_quota = true,
+		.quota_remaining = INT64_MAX,
+		.quota_limit = INT64_MAX,
+	};
+	memset(p.reason, '"', sizeof(p.reason) - 1);
+	for (size_t i = 0; i < HISTORY_SIZE_MAX + 1; i++)
+		history_add_probe(h, &p);
+	struct history_transition t = {
+		.at_ms = p.at_ms,
+		.from = HEALTH_UNHEALTHY,
+		.to = HEALTH_DEGRADED,
+	};
+	memset(t.reason, '\\', sizeof(t.reason) - 1);
+	for (size_t i = 0; i < HISTORY_TRANSITIONS; i++)
+		history_add_transition(h, &t);
+
+	size_t len = 0;
+	char *body = render_history_json(h, &len);
+	ck_assert_uint_eq(history_probe_count(h), HISTORY_SIZE_MAX);
+	ck_assert_msg(len <= HISTORY_JSON_MAX, "%zu probes: %zu bytes, over %d",
+		      (size_t)HISTORY_SIZE_MAX, len, HISTORY_JSON_MAX);
+	/* And it is the whole history, not a cut one. */
+	cJSON *root = cJSON_Parse(body);
+	ck_assert_ptr_nonnull(root);
+	ck_assert_int_eq(cJSON_GetArraySize(cJSON_GetObjectItem(root, "probes")),
+			 HISTORY_SIZE_MAX);
+	cJSON_Delete(root);
+	free(body);
+	history_destroy(h);
+}
+END_TEST
+
 START_TEST(readers_see_whole_records)
 {
 	static struct race race;
@@ -436,6 +484,7 @@ history_suite(void)
 		{ "damping", damped_probes_show_raw_and_reported },
 		{ "size zero", no_history_when_size_is_zero },
 		{ "json", json_oldest_first_and_escaped },
+		{ "json bounded", json_bounded_at_the_largest_size },
 		{ "writer and readers", readers_see_whole_records },
 	};
 	for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {

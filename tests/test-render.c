@@ -12,6 +12,7 @@
 #include <string.h>
 
 #include "harness.h"
+#include "clock.h"
 #include "render.h"
 
 /* 2026-11-26T16:00:00.000Z */
@@ -279,24 +280,24 @@ count_lines(const char *body, const char *prefix)
 	return n;
 }
 
-/* ---- render_timestamp -------------------------------------------------- */
+/* ---- clock_timestamp -------------------------------------------------- */
 
 START_TEST(timestamp_format)
 {
 	char out[32];
 
-	render_timestamp(NOW_MS, out, sizeof(out));
+	clock_timestamp(NOW_MS, out, sizeof(out));
 	ck_assert_str_eq(out, "2026-11-26T16:00:00.000Z");
-	render_timestamp(NOW_MS + 7 * 1000 + 42, out, sizeof(out));
+	clock_timestamp(NOW_MS + 7 * 1000 + 42, out, sizeof(out));
 	ck_assert_str_eq(out, "2026-11-26T16:00:07.042Z");
-	render_timestamp(0, out, sizeof(out));
+	clock_timestamp(0, out, sizeof(out));
 	ck_assert_str_eq(out, "1970-01-01T00:00:00.000Z");
-	render_timestamp(-1, out, sizeof(out));
+	clock_timestamp(-1, out, sizeof(out));
 	ck_assert_str_eq(out, "1969-12-31T23:59:59.999Z");
 
 	/* The header promises 25 bytes are enough. */
 	char exact[25];
-	render_timestamp(NOW_MS + 999, exact, sizeof(exact));
+	clock_timestamp(NOW_MS + 999, exact, sizeof(exact));
 	ck_assert_str_eq(exact, "2026-11-26T16:00:00.999Z");
 }
 END_TEST

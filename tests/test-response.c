@@ -61,6 +61,22 @@ header(const char *line)
 	header_n(line, strlen(line), 1700000000);
 }
 
+/* An error body's reason as request_complete() shows it: the raw words
+ * gathered (scratch of exactly the size asked for), then made safe once. */
+static void
+error_reason(const char *body, size_t n, bool truncated, const char *secret,
+	     char *o, size_t o_size)
+{
+	char *scratch = malloc(n + 1);
+	struct probe_reason why;
+
+	if (scratch == NULL)
+		abort();
+	response_error_reason(body, n, truncated, scratch, n + 1, &why);
+	response_reason_show(&why, secret, o, o_size);
+	free(scratch);
+}
+
 /* response_error_reason into out (with out_size), from an exact copy. */
 static const char *
 reason_sized(const char *body, size_t n, bool truncated, size_t out_size)
@@ -68,7 +84,7 @@ reason_sized(const char *body, size_t n, bool truncated, size_t out_size)
 	char *copy = copy_exact(body, n);
 
 	memset(out, 'Z', sizeof(out));
-	response_error_reason(copy, n, truncated, NULL, out, out_size);
+	error_reason(copy, n, truncated, NULL, out, out_size);
 	free(copy);
 	return out;
 }
@@ -585,7 +601,7 @@ START_TEST(test_body_empty)
 	ck_assert_str_eq(reason(" \r\n\t "), "empty body");
 	ck_assert_str_eq(reason_n("", 0, true), "empty body");
 	memset(out, 'Z', sizeof(out));
-	response_error_reason(NULL, 12, false, NULL, out, 256);
+	error_reason(NULL, 12, false, NULL, out, 256);
 	ck_assert_str_eq(out, "empty body");
 
 	ck_assert_str_eq(success(""), "empty body");
@@ -764,7 +780,7 @@ reason_secret(const char *body)
 	char *copy = copy_exact(body, strlen(body));
 
 	memset(out, 'Z', sizeof(out));
-	response_error_reason(copy, strlen(body), false, SECRET_TOKEN, out, 256);
+	error_reason(copy, strlen(body), false, SECRET_TOKEN, out, 256);
 	free(copy);
 	return out;
 }

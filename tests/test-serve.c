@@ -661,6 +661,10 @@ START_TEST(bad_settings_exit_2_naming_the_setting)
 		{ { bin, "--token-file=/nonexistent/token", NULL }, NULL,
 		  { "token_file", "/nonexistent/token", NULL } },
 		{ { bin, "--token=" TEST_TOKEN, NULL }, NULL, { "command line", NULL, NULL } },
+		/* /history serves every probe kept in one body: the
+		 * maximum is what bounds it. */
+		{ { bin, "--history-size=10001", NULL }, NULL,
+		  { "history_size", "10001", "between 10 and 10000" } },
 	};
 	for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
 		const char *env[] = { "INTERCOM_ACCESS_TOKEN=" TEST_TOKEN, cases[i].env,

@@ -1487,7 +1487,7 @@ START_TEST(usage_text)
 	ck_assert_ptr_nonnull(strstr(text, "  --degraded-ok[=BOOL] "));
 	ck_assert_ptr_nonnull(strstr(text, "  --status-url URL|off "));
 	ck_assert_ptr_nonnull(strstr(text, "  --history-size N "));
-	ck_assert_ptr_nonnull(strstr(text, "(10-100000) [240]"));
+	ck_assert_ptr_nonnull(strstr(text, "(10-10000) [240]"));
 	ck_assert_ptr_nonnull(strstr(text, "[2*interval + timeout]"));
 	ck_assert_ptr_nonnull(strstr(text, "--strict, --scan DIR, --health-url URL"));
 	/* An alias is accepted, not offered. */
@@ -1673,9 +1673,9 @@ START_TEST(history_and_required_paths)
 	ck_assert_int_eq(S.history_size, 10);
 	ck_assert_str_eq(S.required_paths, "/contacts?per_page=1,/conversations?per_page=1");
 	expect_ok(COMMAND_PREFLIGHT, NONE,
-		  ENV(TOKEN_ENV, "INTERCOM_HEALTHD_HISTORY_SIZE=100000",
+		  ENV(TOKEN_ENV, "INTERCOM_HEALTHD_HISTORY_SIZE=10000",
 		      "INTERCOM_HEALTHD_REQUIRED_PATHS=/admins"));
-	ck_assert_int_eq(S.history_size, 100000);
+	ck_assert_int_eq(S.history_size, 10000);
 	ck_assert_str_eq(S.required_paths, "/admins");
 	const char *conf = write_file("a.conf", "history_size = 500\nrequired_paths = /tags\n");
 	expect_ok(COMMAND_PREFLIGHT, ARGV("--config", conf), ENV(TOKEN_ENV));
@@ -1687,10 +1687,12 @@ START_TEST(history_and_required_paths)
 	ck_assert_ptr_null(S.required_paths);
 
 	expect_err(COMMAND_SERVE, ARGV("--history-size=9"), ENV(TOKEN_ENV),
-		   "history_size: 9 (from flag --history-size) must be between 10 and 100000");
+		   "history_size: 9 (from flag --history-size) must be between 10 and 10000");
+	expect_err(COMMAND_SERVE, ARGV("--history-size=10001"), ENV(TOKEN_ENV),
+		   "history_size: 10001 (from flag --history-size) must be between 10 and 10000");
 	expect_err(COMMAND_SERVE, NONE, ENV(TOKEN_ENV, "INTERCOM_HEALTHD_HISTORY_SIZE=1e3"),
 		   "history_size: invalid number \"1e3\" (from env"
-		   " INTERCOM_HEALTHD_HISTORY_SIZE): use a whole number 10-100000");
+		   " INTERCOM_HEALTHD_HISTORY_SIZE): use a whole number 10-10000");
 	expect_err(COMMAND_PREFLIGHT, ARGV("--required-paths=/contacts,conversations"),
 		   ENV(TOKEN_ENV),
 		   "required_paths: \"/contacts,conversations\" (from flag --required-paths):"

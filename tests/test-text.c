@@ -34,7 +34,8 @@ copy_exact(const char *s, size_t n)
 	return p;
 }
 
-/* text_printable() of s[0..n) into out[0..size). */
+/* text_printable() of s[0..n) into out[0..size), or with a secret
+ * secret_printable(), which masks it first. */
 static const char *
 printable_n(const char *s, size_t n, size_t size, size_t cap,
 	    const char *secret)
@@ -43,7 +44,8 @@ printable_n(const char *s, size_t n, size_t size, size_t cap,
 	size_t len;
 
 	memset(out, 'Z', sizeof(out));
-	len = text_printable(out, size, copy, n, cap, secret);
+	len = secret ? secret_printable(out, size, copy, n, cap, secret)
+		     : text_printable(out, size, copy, n, cap);
 	free(copy);
 	if (size > 0) {
 		ck_assert_uint_eq(len, strlen(out));
@@ -157,7 +159,7 @@ START_TEST(printable_cap_and_ellipsis)
 	ck_assert_str_eq(printable_cap("abcdefghijk", 1, SIZE_MAX), "");
 	/* Nothing written at all into no buffer. */
 	memset(out, 'Z', sizeof(out));
-	ck_assert_uint_eq(text_printable(out, 0, "abc", 3, SIZE_MAX, NULL), 0);
+	ck_assert_uint_eq(text_printable(out, 0, "abc", 3, SIZE_MAX), 0);
 	ck_assert_int_eq(out[0], 'Z');
 	/* A trailing space that would not fit is not a cut. */
 	ck_assert_str_eq(printable_cap("abc   ", 4, SIZE_MAX), "abc");
