@@ -5,6 +5,9 @@
 #include <stdint.h>
 #include <stdio.h>
 
+#include "loader.h"
+#include "log.h"
+
 /*
  * Every setting (doc/intercom-healthd.8 lists them), loaded from the
  * CLI, the environment and a config file, validated before anything starts.
@@ -14,28 +17,15 @@
  * Precedence: flag > environment > config file > default.
  *
  * settings.c describes each setting in one table row (spellings, type,
- * field, limits, default, help); a new setting is a field here, a row
- * there, and its entries in config/intercom-healthd.conf and the man page.
+ * field, limits, default, help, what a reload does with it) that loader.c
+ * reads; a new setting is a field here, a row there, and its entries in
+ * config/intercom-healthd.conf and the man page.
  */
 
 enum command {
 	COMMAND_SERVE,
 	COMMAND_CHECK,
 	COMMAND_PREFLIGHT,
-};
-
-enum log_format {
-	LOG_FORMAT_TEXT,
-	LOG_FORMAT_JSON,
-};
-
-/* Same order and numbers as syslog priorities, so `<N>` prefixes are free. */
-enum log_level {
-	LOG_LEVEL_ERROR = 3,
-	LOG_LEVEL_WARNING = 4,
-	LOG_LEVEL_NOTICE = 5,      /* a recovery; shown at log_level info */
-	LOG_LEVEL_INFO = 6,
-	LOG_LEVEL_DEBUG = 7,
 };
 
 enum output_format {
@@ -130,6 +120,29 @@ const char *settings_region_of_url(const char *api_url);
 
 /* Parses true/false, yes/no, on/off, 1/0 (case-insensitive). */
 bool settings_parse_bool(const char *text, bool *out);
+
+/*
+ * Does any setting whose row says how (RELOAD_PROBE, ...) differ between
+ * a and b?
+ */
+bool settings_changed(const struct settings *a, const struct settings *b,
+		      enum loader_reload how);
+
+/* The table settings_load() reads: one row per setting (for tests). */
+const struct loader_spec *settings_loader_spec(void);
+
+/*
+ * Settings that take a restart (the listening socket, the HTTP server's
+ * threads and limits, the history's size) keep their running values from
+ * cur in next, each change warned about.
+ */
+void settings_keep_restart(struct settings *next, const struct settings *cur);
+
+/*
+ * Logs each setting that differs from old in s: both values (URLs without
+ * credentials, secrets as their files) and what the reload does about it.
+ */
+void settings_log_changes(const struct settings *old, const struct settings *s);
 
 /*
  * Logs one summary line at info level (config, token origin, API,

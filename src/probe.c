@@ -388,16 +388,9 @@ apply_settings(struct probe_worker *w, const struct settings *s)
 	const struct settings *old = w->settings;
 	bool new_ca = !same_string(old->ca_file, s->ca_file);
 	bool new_token = s->token && strcmp(s->token, w->token) != 0;
-	bool new_api = new_ca || new_token || strcmp(old->api_url, s->api_url) != 0 ||
-		       strcmp(old->probe_path, s->probe_path) != 0 ||
-		       strcmp(old->api_version, s->api_version) != 0 ||
-		       old->timeout_ms != s->timeout_ms ||
-		       old->interval_ms != s->interval_ms ||
-		       old->degraded_latency_ms != s->degraded_latency_ms ||
-		       old->rate_limit_low != s->rate_limit_low;
-	bool new_side = new_ca || !same_string(old->status_url, s->status_url) ||
-			!same_string(old->webhook_url, s->webhook_url) ||
-			old->status_interval_ms != s->status_interval_ms;
+	/* Each setting's row says which checks its change redoes. */
+	bool new_api = new_ca || new_token || settings_changed(old, s, RELOAD_PROBE);
+	bool new_side = new_ca || settings_changed(old, s, RELOAD_SIDE);
 
 	if (new_ca) {
 		struct curl_blob ca = { 0 };
@@ -434,9 +427,7 @@ apply_settings(struct probe_worker *w, const struct settings *s)
 		w->schedule.next_api_ms = now;
 	if (new_side && w->schedule.next_side_ms > now)
 		w->schedule.next_side_ms = now;
-	if (old->stale_after_ms != s->stale_after_ms ||
-	    !same_string(old->status_url, s->status_url) ||
-	    !same_string(old->webhook_url, s->webhook_url))
+	if (old->stale_after_ms != s->stale_after_ms || new_side)
 		health_reconfigure(&w->snap, &w->params, now);
 	health_store_publish(w->store, &w->snap);
 }

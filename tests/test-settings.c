@@ -1704,6 +1704,99 @@ START_TEST(history_and_required_paths)
 }
 END_TEST
 
+/* What fn writes to the log at debug level, into buf (NUL-terminated). */
+static void
+capture_output(void (*fn)(void *), void *arg, char *buf, size_t size)
+{
+	const char *out = tmp_path("reload-log");
+	int fd = open(out, O_RDWR | O_CREAT | O_TRUNC, 0600);
+	ck_assert_int_ge(fd, 0);
+	int saved = dup(STDERR_FILENO);
+	ck_assert_int_ge(saved, 0);
+	dup2(fd, STDERR_FILENO);
+	log_init(LOG_FORMAT_TEXT, LOG_LEVEL_DEBUG);
+	fn(arg);
+	dup2(saved, STDERR_FILENO);
+	close(saved);
+	ssize_t n = pread(fd, buf, size - 1, 0);
+	close(fd);
+	ck_assert_int_ge(n, 0);
+	buf[n] = '\0';
+	ck_assert_msg(strstr(buf, MARK) == NULL, "a secret is in the log");
+}
+
+static struct settings NEXT;
+
+static void
+keep_restart(void *arg)
+{
+	(void)arg;
+	settings_keep_restart(&NEXT, &S);
+}
+
+static void
+log_changes(void *arg)
+{
+	(void)arg;
+	settings_log_changes(&S, &NEXT);
+}
+
+/* Every row says what a reload does with it: a row that forgot would be
+ * neither applied nor refused on SIGHUP. */
+START_TEST(reload_class_in_every_row)
+{
+	const struct loader_spec *spec = settings_loader_spec();
+	ck_assert_uint_gt(spec->count, 20);
+	for (size_t i = 0; i < spec->count; i++) {
+		enum loader_reload how = spec->rows[i].reload;
+		ck_assert_msg(how >= RELOAD_LIVE && how <= RELOAD_RESTART,
+			      "%s: no reload class", spec->rows[i].key);
+	}
+}
+END_TEST
+
+/* A reload keeps what takes a restart, says so, and names each change
+ * with what it does, from the rows alone. */
+START_TEST(reload_changes_from_the_table)
+{
+	expect_ok(COMMAND_SERVE, ARGV("--history-size=100", "--listen=127.0.0.1:9000",
+				      "--degraded-latency=3s"), ENV(TOKEN_ENV));
+	char *err = NULL;
+	ck_assert_int_eq(settings_load(&NEXT, COMMAND_SERVE,
+				       2 + 2, (char **)ARGV("--history-size=50",
+				       "--listen=[::1]:9001", "--degraded-latency=20ms",
+				       "--status-url=https://user:pa55word@status.example.com/s"),
+				       (char **)ENV(TOKEN_ENV), &err), 0);
+	ck_assert_ptr_null(err);
+	ck_assert(settings_changed(&S, &NEXT, RELOAD_PROBE));
+	ck_assert(settings_changed(&S, &NEXT, RELOAD_SIDE));
+	ck_assert(settings_changed(&S, &NEXT, RELOAD_RESTART));
+	ck_assert(!settings_changed(&S, &NEXT, RELOAD_LIVE));
+
+	char buf[8192];
+	capture_output(keep_restart, NULL, buf, sizeof(buf));
+	ck_assert_msg(strstr(buf, "warning: reload: history_size changed; that takes a"
+			     " restart (100 -> 50: still 100)"), "%s", buf);
+	ck_assert_msg(strstr(buf, "reload: listen changed; that takes a restart"
+			     " (127.0.0.1:9000 -> [::1]:9001: still 127.0.0.1:9000)"), "%s", buf);
+	ck_assert_int_eq(NEXT.history_size, 100);
+	ck_assert_str_eq(NEXT.listen, "127.0.0.1:9000");
+	ck_assert_str_eq(NEXT.listen_host, "127.0.0.1");
+	ck_assert_int_eq(NEXT.listen_port, 9000);
+	ck_assert(!settings_changed(&S, &NEXT, RELOAD_RESTART));
+
+	capture_output(log_changes, NULL, buf, sizeof(buf));
+	ck_assert_msg(strstr(buf, "info: reload: degraded_latency: 3s -> 20ms (probing now)"),
+		      "%s", buf);
+	ck_assert_msg(strstr(buf, "reload: status_url: https://www.intercomstatus.com/api/v2/"
+			     "status.json -> https://***@status.example.com/s (status page and"
+			     " webhook read now)"), "%s", buf);
+	ck_assert_msg(!strstr(buf, "history_size") && !strstr(buf, "interval"), "%s", buf);
+	ck_assert_msg(!strstr(buf, "pa55word"), "%s", buf);
+	settings_finish(&NEXT);
+}
+END_TEST
+
 static Suite *
 settings_suite(void)
 {
@@ -1755,6 +1848,8 @@ settings_suite(void)
 		{ "history_and_required_paths", history_and_required_paths },
 		{ "secrets_never_in_other_values", secrets_never_in_other_values },
 		{ "config_keys_shown_escaped", config_keys_shown_escaped },
+		{ "reload_class_in_every_row", reload_class_in_every_row },
+		{ "reload_changes_from_the_table", reload_changes_from_the_table },
 	};
 	for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
 		TCase *tc = tcase_create(cases[i].name);
