@@ -4,6 +4,7 @@
 #include <stdbool.h>
 #include <stdint.h>
 #include <stdio.h>
+#include <sys/stat.h>
 
 #include "loader.h"
 #include "log.h"
@@ -43,6 +44,10 @@ struct settings {
 	/* The file the token was read from, re-read on SIGHUP and on change;
 	 * NULL when the token came from the environment. */
 	char *token_file;
+	/* The identity (device, inode, size, mtime) of the token file as it
+	 * was read, from the descriptor read: a rotation racing the read
+	 * shows as a change later. Zero without token_file. */
+	struct stat token_stat;
 
 	char *api_url;          /* base URL, no trailing slash */
 	char *region;           /* "us", "eu" or "au" */
@@ -104,6 +109,15 @@ struct settings {
  */
 int settings_load(struct settings *s, enum command cmd, int argc, char **argv,
 		  char **envp, char **err);
+
+/*
+ * Reads the secret in the regular file path as settings_load() reads the
+ * token (a trailing newline dropped) into *out (free with secret_free()),
+ * and the identity of the file read, through the same descriptor, into *st.
+ * Returns 0 or a negative errno with *err (caller frees) naming the path,
+ * never the content.
+ */
+int settings_read_token(const char *path, char **out, struct stat *st, char **err);
 
 /* Frees what settings_load() allocated; wipes the secrets first. */
 void settings_finish(struct settings *s);

@@ -591,6 +591,59 @@ check_timing(struct loader *ld)
 		    stale, src, minimum, interval, interval_src, timeout, timeout_src);
 }
 
+int
+settings_read_token(const char *path, char **out, struct stat *st, char **err)
+{
+	char *buf = NULL;
+	size_t len = 0;
+	char *shown = loader_show_path(path);
+	char *msg = NULL;
+	struct stat seen;
+
+	/* O_NONBLOCK: a FIFO with no writer must not stall a reload. */
+	int fd = open(path, O_RDONLY | O_CLOEXEC | O_NOCTTY | O_NONBLOCK);
+	int rc = fd < 0 ? -errno : fstat(fd, &seen) < 0 ? -errno : 0;
+	if (rc == 0)
+		rc = file_read_fd(fd, SECRET_MAX, &buf, &len);
+	if (fd >= 0)
+		close(fd);
+	if (rc < 0) {
+		char why[64];
+		if (rc == -EINVAL || rc == -EFBIG)
+			msg = xasprintf("%s is %s", shown,
+					file_problem(rc, SECRET_MAX, why, sizeof(why)));
+		else
+			msg = xasprintf("cannot read %s: %s", shown, strerror(-rc));
+		goto out;
+	}
+	size_t kept = secret_trim(buf, len);
+	size_t at = 0;
+	const char *problem = secret_problem(buf, kept, &at);
+	if (problem) {
+		rc = -EINVAL;
+		if (kept == 0)
+			msg = xasprintf("%s is empty", shown);
+		else
+			msg = xasprintf("%s %s at byte %zu (only a trailing newline is ignored)",
+					shown, problem, at);
+		goto out;
+	}
+	*out = xstrndup(buf, kept);
+	*st = seen;
+
+out:
+	if (buf) {
+		secret_wipe(buf, len);
+		free(buf);
+	}
+	free(shown);
+	if (rc < 0 && err)
+		*err = msg;
+	else
+		free(msg);
+	return rc;
+}
+
 static int
 resolve_token(struct loader *ld)
 {
@@ -640,7 +693,7 @@ resolve_token(struct loader *ld)
 		goto out;
 	}
 
-	rc = secret_read_file(path, &s->token, &reason);
+	rc = settings_read_token(path, &s->token, &s->token_stat, &reason);
 	if (rc < 0) {
 		rc = loader_fail(ld, "token_file: %s (from %s)", reason, src);
 		goto out;
