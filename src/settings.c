@@ -1,11 +1,8 @@
 #include <arpa/inet.h>
-#include <ctype.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <getopt.h>
-#include <inttypes.h>
 #include <netinet/in.h>
-#include <stdarg.h>
 #include <stddef.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -14,7 +11,6 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
-#include <curl/curl.h>
 #include <openssl/err.h>
 #include <openssl/pem.h>
 #include <openssl/x509.h>
@@ -24,7 +20,6 @@
 #include "mem.h"
 #include "secret.h"
 #include "settings.h"
-#include "text.h"
 
 /*
  * The daemon's settings: the table loader.c reads (one row per setting,

@@ -587,7 +587,7 @@ START_TEST(token_renamed_right_after_sighup)
 	harness_path(wedge, sizeof(wedge), "token-wedge");
 	unlink(wedge);
 	snprintf(wedge_env, sizeof(wedge_env), "INTERCOM_HEALTHD_TEST_WEDGE=%s", wedge);
-	const char *const args[] = { flag, "--interval=2s", "--timeout=1500ms", NULL };
+	const char *const args[] = { flag, "--interval=4s", "--timeout=3s", NULL };
 	const char *const env[] = { wedge_env, NULL };
 	daemon_start_fake_env(&daemon_, &harness_fake, getenv("HEALTHD_HOOKS_BIN"), args,
 			      env);
@@ -627,7 +627,7 @@ START_TEST(bad_token_file_warned_once_per_change)
 	token_file_path(path, sizeof(path), "bad");
 	write_token(path, TEST_TOKEN);
 	snprintf(flag, sizeof(flag), "--token-file=%s", path);
-	const char *const args[] = { flag, "--interval=2s", "--timeout=1500ms", NULL };
+	const char *const args[] = { flag, "--interval=3s", "--timeout=2500ms", NULL };
 	daemon_start_fake(&daemon_, &harness_fake, args);
 	cJSON_Delete(wait_health(&daemon_, pred_status, "healthy", 10000, "healthy"));
 
@@ -635,7 +635,7 @@ START_TEST(bad_token_file_warned_once_per_change)
 	write_token(path, bad);
 	wait_log(&daemon_, "keeping the current token", 1, 10000);
 	long probes = (long)metric_value(&daemon_, "intercom_probe_duration_seconds_count");
-	wait_probes(&daemon_, probes + 3, 20000);
+	wait_probes(&daemon_, probes + 2, 20000);
 	char *log = daemon_log(&daemon_);
 	ck_assert_int_eq(count_of(log, "keeping the current token"), 1);
 	free(log);
@@ -643,7 +643,7 @@ START_TEST(bad_token_file_warned_once_per_change)
 	snprintf(bad, sizeof(bad), "  %s", rotated[1]);
 	write_token(path, bad);
 	wait_log(&daemon_, "keeping the current token", 2, 10000);
-	cJSON_Delete(wait_health(&daemon_, pred_status, "healthy", 5000,
+	cJSON_Delete(wait_health(&daemon_, pred_status, "healthy", 10000,
 				 "still the running token"));
 	log = daemon_log(&daemon_);
 	assert_no_token_fragment(log, "the log");

@@ -874,7 +874,9 @@ START_TEST(reload_never_shortens_a_backoff)
 	harness_path(conf, sizeof(conf), "backoff.conf");
 	write_config(conf, "status_url = off\ndegraded_latency = 3s\n");
 	fake_set(&harness_fake, "me=error&code=429&retry_after=30&reset_in=30");
-	const char *const args[] = { "--interval=2s", "--timeout=1500ms", NULL };
+	/* One probe is all it takes: the timeout has room for a slow first
+	 * handshake under the sanitizers. */
+	const char *const args[] = { "--interval=10s", "--timeout=8s", NULL };
 	start_with_config(&daemon_, &harness_fake, NULL, conf, args, NULL);
 	cJSON_Delete(wait_health(&daemon_, pred_status, "degraded", 10000, "429"));
 	fake_reset(&harness_fake);
@@ -914,7 +916,7 @@ START_TEST(reload_with_the_worker_wedged)
 	fake_set(&harness_fake, "limit=1000&remaining=50");
 	/* Never stale while wedged: the state stays degraded, and only
 	 * degraded_ok decides between 503 and 200. */
-	const char *const args[] = { "--interval=2s", "--timeout=1500ms",
+	const char *const args[] = { "--interval=10s", "--timeout=8s",
 				     "--stale-after=60s", NULL };
 	const char *const env[] = { wedge_env, NULL };
 	start_with_config(&daemon_, &harness_fake, getenv("HEALTHD_HOOKS_BIN"), conf,
