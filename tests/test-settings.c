@@ -1741,6 +1741,47 @@ log_changes(void *arg)
 	settings_log_changes(&S, &NEXT);
 }
 
+/*
+ * The token file's identity is the one of the file read, through the
+ * descriptor read: a file renamed over it afterwards is another.
+ */
+START_TEST(token_identity_is_the_file_read)
+{
+	const char *tok = write_file("identity", FILE_TOKEN "\n");
+	expect_ok(COMMAND_SERVE, ARGV("--token-file", tok), NONE);
+	struct stat now;
+	ck_assert_int_eq(stat(tok, &now), 0);
+	ck_assert(S.token_stat.st_ino == now.st_ino && S.token_stat.st_dev == now.st_dev);
+	ck_assert(S.token_stat.st_size == now.st_size);
+
+	char *token = NULL;
+	char *err = NULL;
+	struct stat read;
+	ck_assert_int_eq(settings_read_token(tok, &token, &read, &err), 0);
+	ck_assert_str_eq(token, FILE_TOKEN);
+	secret_free(token);
+	ck_assert(read.st_ino == now.st_ino);
+	const char *other = write_file("identity.new", CRED_TOKEN "\n");
+	ck_assert_int_eq(rename(other, tok), 0);
+	ck_assert_int_eq(stat(tok, &now), 0);
+	ck_assert(read.st_ino != now.st_ino);
+
+	/* Refused content: the path and the byte, never the content. */
+	const char *bad = write_file("identity.bad", " " FILE_TOKEN "\n");
+	token = NULL;
+	ck_assert_int_eq(settings_read_token(bad, &token, &read, &err), -EINVAL);
+	ck_assert_ptr_null(token);
+	ck_assert_str_eq(err, fmt("%s contains whitespace or a control character at byte 1"
+				  " (only a trailing newline is ignored)", bad));
+	free(err);
+	err = NULL;
+	ck_assert_int_eq(settings_read_token(fmt("%s/none", tmpdir), &token, &read, &err),
+			 -ENOENT);
+	ck_assert_str_eq(err, fmt("cannot read %s/none: No such file or directory", tmpdir));
+	free(err);
+}
+END_TEST
+
 /* Every row says what a reload does with it: a row that forgot would be
  * neither applied nor refused on SIGHUP. */
 START_TEST(reload_class_in_every_row)
@@ -1849,6 +1890,7 @@ settings_suite(void)
 		{ "secrets_never_in_other_values", secrets_never_in_other_values },
 		{ "config_keys_shown_escaped", config_keys_shown_escaped },
 		{ "reload_class_in_every_row", reload_class_in_every_row },
+		{ "token_identity_is_the_file_read", token_identity_is_the_file_read },
 		{ "reload_changes_from_the_table", reload_changes_from_the_table },
 	};
 	for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
