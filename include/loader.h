@@ -67,8 +67,8 @@ enum {
  */
 enum loader_reload {
 	RELOAD_LIVE = 1,        /* in force at once, nothing to redo */
-	RELOAD_PROBE,           /* the next API probe goes out at once */
-	RELOAD_SIDE,            /* the status page and webhook are read at once */
+	RELOAD_PROBE,           /* the main check runs again at once (the probe) */
+	RELOAD_SIDE,            /* the side checks run again at once */
 	RELOAD_RESTART,         /* fixed at start: the running value stays */
 };
 
