@@ -4,8 +4,6 @@
 #include <stdarg.h>
 #include <stddef.h>
 
-#include "settings.h"
-
 /*
  * Logging. Text lines on stderr, or one JSON object a line; under
  * journald (stderr is the stream JOURNAL_STREAM names) each message goes
@@ -15,6 +13,20 @@
  * write(2) or one journal datagram per message.
  * Never pass a secret to these functions.
  */
+
+enum log_format {
+	LOG_FORMAT_TEXT,
+	LOG_FORMAT_JSON,
+};
+
+/* Same order and numbers as syslog priorities, so `<N>` prefixes are free. */
+enum log_level {
+	LOG_LEVEL_ERROR = 3,
+	LOG_LEVEL_WARNING = 4,
+	LOG_LEVEL_NOTICE = 5,      /* a recovery; shown at log_level info */
+	LOG_LEVEL_INFO = 6,
+	LOG_LEVEL_DEBUG = 7,
+};
 
 /* Sets format and threshold; callable again (settings read, reloaded). */
 void log_init(enum log_format format, enum log_level level);

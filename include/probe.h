@@ -38,9 +38,10 @@ int probe_worker_start(struct probe_worker *w);
 
 /*
  * Hands the worker new settings s (borrowed; must outlive the worker or
- * the next reconfigure) and waits, up to 10 s, until its thread has
- * switched to them. Returns false when it has not (a wedged worker):
- * then the old settings may still be in use and must not be freed.
+ * the next reconfigure) and waits, up to 5 s, until its thread has
+ * switched to them: then the old ones are no longer used. Returns false
+ * when it has not (a wedged worker): the offer is withdrawn, the worker
+ * stays on the old settings and never sees s, which may be freed.
  */
 bool probe_worker_reconfigure(struct probe_worker *w, const struct settings *s);
 

@@ -4,6 +4,10 @@
 #include <stdbool.h>
 #include <stdint.h>
 #include <stdio.h>
+#include <sys/stat.h>
+
+#include "loader.h"
+#include "log.h"
 
 /*
  * Every setting (doc/intercom-healthd.8 lists them), loaded from the
@@ -14,28 +18,15 @@
  * Precedence: flag > environment > config file > default.
  *
  * settings.c describes each setting in one table row (spellings, type,
- * field, limits, default, help); a new setting is a field here, a row
- * there, and its entries in config/intercom-healthd.conf and the man page.
+ * field, limits, default, help, what a reload does with it) that loader.c
+ * reads; a new setting is a field here, a row there, and its entries in
+ * config/intercom-healthd.conf and the man page.
  */
 
 enum command {
 	COMMAND_SERVE,
 	COMMAND_CHECK,
 	COMMAND_PREFLIGHT,
-};
-
-enum log_format {
-	LOG_FORMAT_TEXT,
-	LOG_FORMAT_JSON,
-};
-
-/* Same order and numbers as syslog priorities, so `<N>` prefixes are free. */
-enum log_level {
-	LOG_LEVEL_ERROR = 3,
-	LOG_LEVEL_WARNING = 4,
-	LOG_LEVEL_NOTICE = 5,      /* a recovery; shown at log_level info */
-	LOG_LEVEL_INFO = 6,
-	LOG_LEVEL_DEBUG = 7,
 };
 
 enum output_format {
@@ -53,6 +44,10 @@ struct settings {
 	/* The file the token was read from, re-read on SIGHUP and on change;
 	 * NULL when the token came from the environment. */
 	char *token_file;
+	/* The identity (device, inode, size, mtime) of the token file as it
+	 * was read, from the descriptor read: a rotation racing the read
+	 * shows as a change later. Zero without token_file. */
+	struct stat token_stat;
 
 	char *api_url;          /* base URL, no trailing slash */
 	char *region;           /* "us", "eu" or "au" */
@@ -115,6 +110,15 @@ struct settings {
 int settings_load(struct settings *s, enum command cmd, int argc, char **argv,
 		  char **envp, char **err);
 
+/*
+ * Reads the secret in the regular file path as settings_load() reads the
+ * token (a trailing newline dropped) into *out (free with secret_free()),
+ * and the identity of the file read, through the same descriptor, into *st.
+ * Returns 0 or a negative errno with *err (caller frees) naming the path,
+ * never the content.
+ */
+int settings_read_token(const char *path, char **out, struct stat *st, char **err);
+
 /* Frees what settings_load() allocated; wipes the secrets first. */
 void settings_finish(struct settings *s);
 
@@ -130,6 +134,29 @@ const char *settings_region_of_url(const char *api_url);
 
 /* Parses true/false, yes/no, on/off, 1/0 (case-insensitive). */
 bool settings_parse_bool(const char *text, bool *out);
+
+/*
+ * Does any setting whose row says how (RELOAD_PROBE, ...) differ between
+ * a and b?
+ */
+bool settings_changed(const struct settings *a, const struct settings *b,
+		      enum loader_reload how);
+
+/* The table settings_load() reads: one row per setting (for tests). */
+const struct loader_spec *settings_loader_spec(void);
+
+/*
+ * Settings that take a restart (the listening socket, the HTTP server's
+ * threads and limits, the history's size) keep their running values from
+ * cur in next, each change warned about.
+ */
+void settings_keep_restart(struct settings *next, const struct settings *cur);
+
+/*
+ * Logs each setting that differs from old in s: both values (URLs without
+ * credentials, secrets as their files) and what the reload does about it.
+ */
+void settings_log_changes(const struct settings *old, const struct settings *s);
 
 /*
  * Logs one summary line at info level (config, token origin, API,

@@ -20,6 +20,7 @@
 #include "notify.h"
 #include "preflight.h"
 #include "probe.h"
+#include "reload.h"
 #include "request.h"
 #include "schedule.h"
 #include "secret.h"
@@ -105,135 +106,6 @@ open_listener(const struct settings *s, bool *activated, char **err)
 	return http_server_bind(s, err);
 }
 
-/* The command line serve() was started with, for reloads. */
-struct invocation {
-	int argc;
-	char **argv;
-};
-
-/*
- * The environment as it was at start: scrub_secret_environment() blanked
- * the secret variables, so their values come back from the settings that
- * took them (the token file, when set, wins over the variable anyway).
- * Caller frees with free_environment(), which wipes the secrets.
- */
-static char **
-environment_for_reload(const struct settings *s)
-{
-	size_t n = 0;
-	while (environ[n])
-		n++;
-	char **envp = xcalloc(n + 1, sizeof(*envp));
-	for (size_t i = 0; i < n; i++) {
-		const char *e = environ[i];
-		const char *value = NULL;
-		if (strncmp(e, "INTERCOM_ACCESS_TOKEN=", 22) == 0)
-			value = s->token_file ? NULL : s->token;
-		else if (strncmp(e, "INTERCOM_WEBHOOK_SECRET=", 24) == 0)
-			value = s->webhook_secret_file ? NULL : s->webhook_secret;
-		if (value)
-			envp[i] = xasprintf("%.*s%s", (int)(strchr(e, '=') - e + 1), e,
-					    value);
-		else
-			envp[i] = xstrdup(e);
-	}
-	return envp;
-}
-
-static void
-free_environment(char **envp)
-{
-	for (char **e = envp; *e; e++)
-		secret_free(*e);
-	free(envp);
-}
-
-/* Moves the string *from to *to (freeing what *to held). */
-static void
-keep_string(char **to, char **from)
-{
-	free(*to);
-	*to = *from;
-	*from = NULL;
-}
-
-/*
- * Settings fixed at start-up: the listening socket and the HTTP server's
- * threads and limits were made with them, and the history was sized by
- * history_size. A reload keeps the running values and says so.
- */
-static void
-keep_restart_only(struct settings *next, struct settings *cur)
-{
-	bool restart = false;
-	if (strcmp(next->listen, cur->listen) != 0) {
-		log_warning("reload: listen %s -> %s takes a restart; still on %s",
-			    cur->listen, next->listen, cur->listen);
-		restart = true;
-	}
-	keep_string(&next->listen, &cur->listen);
-	keep_string(&next->listen_host, &cur->listen_host);
-	next->listen_port = cur->listen_port;
-#define KEEP(field, name) \
-	if (next->field != cur->field) { \
-		log_warning("reload: %s changed; that takes a restart", name); \
-		next->field = cur->field; \
-		restart = true; \
-	}
-	KEEP(http_threads, "http_threads")
-	KEEP(max_connections, "max_connections")
-	KEEP(connection_timeout_ms, "connection_timeout")
-	KEEP(history_size, "history_size")
-#undef KEEP
-	(void)restart;
-}
-
-/*
- * SIGHUP: reads every setting again (flags, environment, config file,
- * token file) and validates them whole, as at start-up. A bad result
- * keeps the running settings, says why in one line, and still re-reads
- * the token file: a reload never stops the daemon. Returns the settings
- * now in force (*cur's replacement, or cur).
- */
-static struct settings *
-reload(const struct invocation *inv, struct settings *cur,
-       struct probe_worker *worker, struct http_server *server)
-{
-	notify_reloading();
-	struct settings *next = xcalloc(1, sizeof(*next));
-	char **envp = environment_for_reload(cur);
-	char *err = NULL;
-	int r = settings_load(next, COMMAND_SERVE, inv->argc, inv->argv, envp, &err);
-	free_environment(envp);
-	if (r < 0) {
-		log_warning("reload: %s; keeping the running settings",
-			    err ? err : "invalid settings");
-		free(err);
-		settings_finish(next);
-		free(next);
-		if (cur->token_file)
-			probe_worker_reload_token(worker);
-		notify_ready(NULL);
-		return cur;
-	}
-	keep_restart_only(next, cur);
-	log_init(next->log_format, next->log_level);
-	http_server_reconfigure(server, next);
-	if (!probe_worker_reconfigure(worker, next)) {
-		/* The worker may still read cur: it stays allocated. */
-		log_error("reload: the probe worker did not take the new settings");
-		notify_ready(NULL);
-		return next;
-	}
-	log_info("reloaded the settings%s%s", next->config_file ? " from " : "",
-		 next->config_file ? next->config_file : "");
-	settings_log(next);
-	settings_finish(cur);
-	free(cur);
-	notify_ready(NULL);
-	return next;
-}
-
 /*
  * Waits for signals until SIGTERM or SIGINT: SIGHUP reloads the settings,
  * and the systemd watchdog is petted at half its interval, only while
@@ -241,7 +113,7 @@ reload(const struct invocation *inv, struct settings *cur,
  * restarted).
  */
 static struct settings *
-watch(const struct invocation *inv, struct settings *s,
+watch(const struct reload_args *args, struct settings *s,
       struct probe_worker *worker, struct http_server *server,
       const sigset_t *signals, int64_t watchdog_ms)
 {
@@ -260,7 +132,7 @@ watch(const struct invocation *inv, struct settings *s,
 		}
 		if (sig == SIGHUP) {
 			log_info("received SIGHUP, reloading the settings");
-			s = reload(inv, s, worker, server);
+			s = reload_apply(args, s, worker, server);
 		}
 		if (watchdog_ms > 0) {
 			int64_t now = clock_mono_ms();
@@ -278,7 +150,7 @@ watch(const struct invocation *inv, struct settings *s,
 /* Runs the daemon with the settings in *start, which it takes over
  * (leaving *start empty): a reload replaces them. */
 static int
-serve(struct settings *start, const struct invocation *inv)
+serve(struct settings *start, const struct reload_args *args)
 {
 	struct settings *s = xmalloc(sizeof(*s));
 	*s = *start;
@@ -334,7 +206,7 @@ serve(struct settings *start, const struct invocation *inv)
 	log_info("listening on %s%s", where,
 		 activated ? " (socket from systemd)" : "");
 	notify_ready("starting: no probe has finished yet");
-	s = watch(inv, s, worker, server, &signals, watchdog_ms);
+	s = watch(args, s, worker, server, &signals, watchdog_ms);
 	notify_stopping();
 	status = EXIT_SUCCESS;
 out:
@@ -472,7 +344,7 @@ main(int argc, char **argv)
 	int status;
 	switch (cmd) {
 	case COMMAND_SERVE:
-		status = serve(&s, &(struct invocation){ argc - first, argv + first });
+		status = serve(&s, &(struct reload_args){ argc - first, argv + first });
 		break;
 	case COMMAND_CHECK:
 		status = check_cmd_run(&s, &check_opts);

@@ -33,11 +33,18 @@
  */
 #define PROBE_FRESH_EVERY 8
 
+/* How long a reload waits for the worker to take new settings: five
+ * times its longest sleep, and within systemd's default reload timeout. */
+#define RECONFIGURE_WAIT_S 5
+
 struct probe_worker {
 	const struct settings *settings;
 	struct health_store *store;
 	struct health_params params;
 	struct curl_blob ca;
+	/* How much of ca is the system store (ca_file follows): a reload
+	 * says which of the two changed. */
+	size_t ca_system_len;
 
 	CURLM *multi;
 	pthread_t thread;
@@ -53,13 +60,21 @@ struct probe_worker {
 
 	/* Secret. Owned by the worker thread once it runs. */
 	char *token;
+	/* The identity of the token file the token was read from, and of
+	 * the last one that could not be used (warned about once). */
 	struct stat token_stat;
 	bool token_stat_valid;
+	struct stat token_refused;
+	bool token_refused_valid;
 
 	struct request api, page, hook;
 	unsigned long api_started;     /* probes sent, for PROBE_FRESH_EVERY */
 	bool api_busy, page_busy, hook_busy;
+	/* Due while still busy: started as soon as the one running ends. */
+	bool page_owed, hook_owed;
 	struct schedule schedule;
+	/* Monotonic ms before which a 429 asked us not to probe; 0: none. */
+	int64_t backoff_until_ms;
 
 	struct health_snapshot snap;
 	/* What the log said last, so that it speaks once per change. */
@@ -87,6 +102,59 @@ probe_health_params(struct health_params *p, const struct settings *s)
 	};
 }
 
+/*
+ * The CA bundle: the system store, then ca_file, as request_load_ca()
+ * makes it, and how long the system part is. Read twice for that: at
+ * start and on reloads only.
+ */
+static int
+load_ca(const char *ca_file, struct curl_blob *ca, size_t *system_len, char **err)
+{
+	struct curl_blob system = { 0 };
+	int r = request_load_ca(NULL, &system, err);
+	if (r < 0 || !ca_file) {
+		*ca = system;
+		*system_len = system.len;
+		return r;
+	}
+	r = request_load_ca(ca_file, ca, err);
+	*system_len = system.len < ca->len ? system.len : ca->len;
+	free(system.data);
+	return r;
+}
+
+/* Are the bytes [at, at + len) of a and b alike? NULL holds no bytes. */
+static bool
+same_part(const struct curl_blob *a, size_t a_at, size_t a_len,
+	  const struct curl_blob *b, size_t b_at, size_t b_len)
+{
+	if (a_len != b_len)
+		return false;
+	return a_len == 0 || memcmp((const char *)a->data + a_at,
+				    (const char *)b->data + b_at, a_len) == 0;
+}
+
+/* Which part of the bundle differs between the worker's and ca, or NULL. */
+static const char *
+ca_change(const struct probe_worker *w, const struct curl_blob *ca,
+	  size_t system_len)
+{
+	bool system = !same_part(&w->ca, 0, w->ca_system_len, ca, 0, system_len);
+	bool file = !same_part(&w->ca, w->ca_system_len, w->ca.len - w->ca_system_len,
+			       ca, system_len, ca->len - system_len);
+	if (system && file)
+		return "the system store and ca_file";
+	return system ? "the system store" : file ? "ca_file" : NULL;
+}
+
+static bool
+same_file(const struct stat *a, const struct stat *b)
+{
+	return a->st_ino == b->st_ino && a->st_dev == b->st_dev &&
+	       a->st_size == b->st_size && a->st_mtim.tv_sec == b->st_mtim.tv_sec &&
+	       a->st_mtim.tv_nsec == b->st_mtim.tv_nsec;
+}
+
 struct probe_worker *
 probe_worker_create(const struct settings *s, struct health_store *store,
 		    char **err)
@@ -95,7 +163,7 @@ probe_worker_create(const struct settings *s, struct health_store *store,
 	w->settings = s;
 	w->store = store;
 	probe_health_params(&w->params, s);
-	if (request_load_ca(s->ca_file, &w->ca, err) < 0) {
+	if (load_ca(s->ca_file, &w->ca, &w->ca_system_len, err) < 0) {
 		probe_worker_destroy(w);
 		return NULL;
 	}
@@ -104,8 +172,8 @@ probe_worker_create(const struct settings *s, struct health_store *store,
 		mem_oom();
 	/* settings_load() refuses to start without a token. */
 	w->token = secret_dup(s->token);
-	if (s->token_file && stat(s->token_file, &w->token_stat) == 0)
-		w->token_stat_valid = true;
+	w->token_stat = s->token_stat;
+	w->token_stat_valid = s->token_file != NULL;
 
 	atomic_init(&w->stopping, false);
 	atomic_init(&w->reload, false);
@@ -121,8 +189,13 @@ probe_worker_create(const struct settings *s, struct health_store *store,
 	return w;
 }
 
-/* The token file changed, or SIGHUP asked: read it again. A failed read
- * keeps the old token: a half-written rotation must not take us down. */
+/*
+ * The token file changed, or SIGHUP asked: read it again. A failed read
+ * keeps the old token (a half-written rotation must not take us down)
+ * and is said once per change of the file, not at every probe. The
+ * identity kept is the one of the file read, taken through the same
+ * descriptor: a rename right after the read shows as a change next time.
+ */
 static void
 maybe_reload_token(struct probe_worker *w)
 {
@@ -138,23 +211,25 @@ maybe_reload_token(struct probe_worker *w)
 				    path, strerror(errno));
 		return;
 	}
-	bool changed = !w->token_stat_valid || st.st_ino != w->token_stat.st_ino ||
-		       st.st_dev != w->token_stat.st_dev ||
-		       st.st_size != w->token_stat.st_size ||
-		       st.st_mtim.tv_sec != w->token_stat.st_mtim.tv_sec ||
-		       st.st_mtim.tv_nsec != w->token_stat.st_mtim.tv_nsec;
+	bool changed = !w->token_stat_valid || !same_file(&st, &w->token_stat);
 	if (!changed && !asked)
+		return;
+	if (!asked && w->token_refused_valid && same_file(&st, &w->token_refused))
 		return;
 
 	char *token = NULL;
 	char *err = NULL;
-	if (secret_read_file(path, &token, &err) < 0) {
+	struct stat read;
+	if (settings_read_token(path, &token, &read, &err) < 0) {
 		log_warning("token_file %s: %s; keeping the current token", path,
 			    err ? err : "unreadable");
 		free(err);
+		w->token_refused = st;
+		w->token_refused_valid = true;
 		return;
 	}
-	w->token_stat = st;
+	w->token_refused_valid = false;
+	w->token_stat = read;
 	w->token_stat_valid = true;
 	bool same = strcmp(token, w->token) == 0;
 	secret_free(w->token);
@@ -177,24 +252,43 @@ start_api(struct probe_worker *w)
 	schedule_api_started(&w->schedule, w->api.started_mono_ms);
 }
 
+/* These are informational: a slow status page must not hold the
+ * worker, but they share the probe timeout as their limit. */
+static void
+start_page(struct probe_worker *w)
+{
+	const struct settings *s = w->settings;
+	request_init_plain(&w->page, s->status_url, false, s->timeout_ms, &w->ca);
+	request_start(&w->page, w->multi);
+	w->page_busy = true;
+}
+
+static void
+start_hook(struct probe_worker *w)
+{
+	const struct settings *s = w->settings;
+	request_init_plain(&w->hook, s->webhook_url, true, s->timeout_ms, &w->ca);
+	request_start(&w->hook, w->multi);
+	w->hook_busy = true;
+}
+
+/*
+ * A check still running when its next round is due is owed one: it
+ * starts as soon as the running one ends, rather than a whole
+ * status_interval later.
+ */
 static void
 start_side(struct probe_worker *w)
 {
 	const struct settings *s = w->settings;
-	/* These are informational: a slow status page must not hold the
-	 * worker, but they share the probe timeout as their limit. */
-	if (s->status_url && !w->page_busy) {
-		request_init_plain(&w->page, s->status_url, false, s->timeout_ms,
-				   &w->ca);
-		request_start(&w->page, w->multi);
-		w->page_busy = true;
-	}
-	if (s->webhook_url && !w->hook_busy) {
-		request_init_plain(&w->hook, s->webhook_url, true, s->timeout_ms,
-				   &w->ca);
-		request_start(&w->hook, w->multi);
-		w->hook_busy = true;
-	}
+	if (s->status_url && w->page_busy)
+		w->page_owed = true;
+	else if (s->status_url)
+		start_page(w);
+	if (s->webhook_url && w->hook_busy)
+		w->hook_owed = true;
+	else if (s->webhook_url)
+		start_hook(w);
 	schedule_side_started(&w->schedule, clock_mono_ms());
 }
 
@@ -290,6 +384,8 @@ finish_api(struct probe_worker *w, CURLcode code)
 	int64_t now_real = clock_real_ms();
 	int64_t wait = health_backoff_ms(r, now_real);
 	bool backoff = schedule_backoff(&w->schedule, now_mono, wait);
+	/* Even a wait inside the interval: a reload must not cut it. */
+	w->backoff_until_ms = wait > 0 ? now_mono + wait : 0;
 	if (backoff)
 		/* The state line already said 429; this is per probe. */
 		log_debug("rate limited (429): next probe in %lld ms",
@@ -338,6 +434,9 @@ finish_page(struct probe_worker *w, CURLcode code)
 	curl_multi_remove_handle(w->multi, w->page.easy);
 	request_cleanup(&w->page);
 	w->page_busy = false;
+	if (w->page_owed && w->settings->status_url)
+		start_page(w);
+	w->page_owed = false;
 }
 
 static void
@@ -353,6 +452,9 @@ finish_hook(struct probe_worker *w, CURLcode code)
 	curl_multi_remove_handle(w->multi, w->hook.easy);
 	request_cleanup(&w->hook);
 	w->hook_busy = false;
+	if (w->hook_owed && w->settings->webhook_url)
+		start_hook(w);
+	w->hook_owed = false;
 }
 
 #ifdef HEALTHD_TEST_HOOKS
@@ -366,8 +468,10 @@ static void
 test_wedge(struct probe_worker *w)
 {
 	const char *path = getenv("INTERCOM_HEALTHD_TEST_WEDGE");
-	if (!path)
+	if (!path || access(path, F_OK) < 0)
 		return;
+	/* Tests wait for this line: from here on, nothing is taken. */
+	log_info("test hook: the probe worker is wedged");
 	while (access(path, F_OK) == 0 && !atomic_load(&w->stopping)) {
 		struct timespec ts = { 0, 20 * 1000 * 1000 };
 		nanosleep(&ts, NULL);
@@ -385,67 +489,104 @@ same_string(const char *a, const char *b)
 }
 
 /*
+ * Reads the CA bundle again, whatever its path: a bundle replaced in
+ * place (or a system store updated) must take on a reload. In-flight
+ * requests point into the old bundle: they are dropped. Returns whether
+ * it changed.
+ */
+static bool
+reload_ca(struct probe_worker *w, const struct settings *s)
+{
+	struct curl_blob ca = { 0 };
+	size_t system_len = 0;
+	char *err = NULL;
+	if (load_ca(s->ca_file, &ca, &system_len, &err) < 0) {
+		log_warning("reload: %s; keeping the CA bundle already loaded",
+			    err ? err : "cannot load the CA bundle");
+		free(err);
+		return false;
+	}
+	const char *what = ca_change(w, &ca, system_len);
+	if (!what) {
+		free(ca.data);
+		return false;
+	}
+	log_info("reload: the CA bundle changed (%s): new connections verify"
+		 " with it", what);
+	drop_request(w, &w->api, &w->api_busy);
+	drop_request(w, &w->page, &w->page_busy);
+	drop_request(w, &w->hook, &w->hook_busy);
+	free(w->ca.data);
+	w->ca = ca;
+	w->ca_system_len = system_len;
+	/* The next probe proves the new bundle on a new connection. */
+	w->api_started = 0;
+	return true;
+}
+
+/* A side check whose URL changed answers for the old one: dropped. */
+static void
+drop_moved_side(struct probe_worker *w, const struct settings *old,
+		const struct settings *s)
+{
+	if (!same_string(old->status_url, s->status_url)) {
+		drop_request(w, &w->page, &w->page_busy);
+		w->page_owed = false;
+	}
+	if (!same_string(old->webhook_url, s->webhook_url)) {
+		drop_request(w, &w->hook, &w->hook_busy);
+		w->hook_owed = false;
+	}
+}
+
+static bool
+take_token(struct probe_worker *w, const struct settings *s)
+{
+	/* The identity of what settings_load() read, not of what the path
+	 * names by now: a rotation since then is still to be read. */
+	w->token_stat = s->token_stat;
+	w->token_stat_valid = s->token_file != NULL;
+	w->token_refused_valid = false;
+	if (!s->token || strcmp(s->token, w->token) == 0)
+		return false;
+	secret_free(w->token);
+	w->token = secret_dup(s->token);
+	if (s->token_file)
+		log_info("token reloaded from %s", s->token_file);
+	else
+		log_info("token replaced by the reloaded settings");
+	return true;
+}
+
+/*
  * Switches to new settings (a reload). Requests under way finish as they
- * were made, unless the CA bundle they point to changes; a changed API or
- * interval sends the next probe at once, so that the new settings show in
- * /health without waiting out the old interval. A reload that changes
- * nothing costs no Intercom call.
+ * were made, unless the CA bundle changed or their URL did; a change that
+ * the settings' rows mark as redoing a check sends it at once, so that
+ * the new settings show without waiting out the old interval, but never
+ * before a back-off (429) ends. A reload that changes nothing costs no
+ * Intercom call.
  */
 static void
 apply_settings(struct probe_worker *w, const struct settings *s)
 {
 	const struct settings *old = w->settings;
-	bool new_ca = !same_string(old->ca_file, s->ca_file);
-	bool new_token = s->token && strcmp(s->token, w->token) != 0;
-	bool new_api = new_ca || new_token || strcmp(old->api_url, s->api_url) != 0 ||
-		       strcmp(old->probe_path, s->probe_path) != 0 ||
-		       strcmp(old->api_version, s->api_version) != 0 ||
-		       old->timeout_ms != s->timeout_ms ||
-		       old->interval_ms != s->interval_ms ||
-		       old->degraded_latency_ms != s->degraded_latency_ms ||
-		       old->rate_limit_low != s->rate_limit_low;
-	bool new_side = new_ca || !same_string(old->status_url, s->status_url) ||
-			!same_string(old->webhook_url, s->webhook_url) ||
-			old->status_interval_ms != s->status_interval_ms;
-
-	if (new_ca) {
-		struct curl_blob ca = { 0 };
-		char *err = NULL;
-		if (request_load_ca(s->ca_file, &ca, &err) == 0) {
-			/* In-flight requests point into the old bundle. */
-			drop_request(w, &w->api, &w->api_busy);
-			drop_request(w, &w->page, &w->page_busy);
-			drop_request(w, &w->hook, &w->hook_busy);
-			free(w->ca.data);
-			w->ca = ca;
-		} else {
-			log_warning("ca_file: %s; keeping the CA bundle already loaded",
-				    err ? err : "cannot load");
-			free(err);
-		}
-	}
-	if (new_token) {
-		secret_free(w->token);
-		w->token = secret_dup(s->token);
-		if (s->token_file)
-			log_info("token reloaded from %s", s->token_file);
-		else
-			log_info("token replaced by the reloaded settings");
-	}
-	w->token_stat_valid = s->token_file && stat(s->token_file, &w->token_stat) == 0;
+	bool new_ca = reload_ca(w, s);
+	bool new_token = take_token(w, s);
+	bool new_api = new_ca || new_token || settings_changed(old, s, RELOAD_PROBE);
+	bool new_side = new_ca || settings_changed(old, s, RELOAD_SIDE);
+	drop_moved_side(w, old, s);
 
 	w->settings = s;
 	probe_health_params(&w->params, s);
 	int64_t now = clock_mono_ms();
 	w->schedule.interval_ms = s->interval_ms;
 	w->schedule.side_interval_ms = s->status_interval_ms;
-	if (new_api && w->schedule.next_api_ms > now)
-		w->schedule.next_api_ms = now;
+	int64_t earliest = w->backoff_until_ms > now ? w->backoff_until_ms : now;
+	if (new_api && w->schedule.next_api_ms > earliest)
+		w->schedule.next_api_ms = earliest;
 	if (new_side && w->schedule.next_side_ms > now)
 		w->schedule.next_side_ms = now;
-	if (old->stale_after_ms != s->stale_after_ms ||
-	    !same_string(old->status_url, s->status_url) ||
-	    !same_string(old->webhook_url, s->webhook_url))
+	if (old->stale_after_ms != s->stale_after_ms || new_side)
 		health_reconfigure(&w->snap, &w->params, now);
 	health_store_publish(w->store, &w->snap);
 }
@@ -533,10 +674,12 @@ bool
 probe_worker_reconfigure(struct probe_worker *w, const struct settings *s)
 {
 	/* A worker that turns at all takes them within a second (its
-	 * longest sleep); a wedged one keeps them pending. */
+	 * longest sleep); one that has not in RECONFIGURE_WAIT_S is wedged,
+	 * and the offer is withdrawn under the lock the worker takes them
+	 * under: after this, it is either taken or never will be. */
 	struct timespec deadline;
 	clock_gettime(CLOCK_REALTIME, &deadline);
-	deadline.tv_sec += 10;
+	deadline.tv_sec += RECONFIGURE_WAIT_S;
 	pthread_mutex_lock(&w->pending_lock);
 	w->pending = s;
 	curl_multi_wakeup(w->multi);
@@ -545,6 +688,7 @@ probe_worker_reconfigure(struct probe_worker *w, const struct settings *s)
 		r = pthread_cond_timedwait(&w->pending_taken, &w->pending_lock,
 					   &deadline);
 	bool taken = w->pending != s;
+	w->pending = NULL;
 	pthread_mutex_unlock(&w->pending_lock);
 	return taken;
 }

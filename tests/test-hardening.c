@@ -503,6 +503,155 @@ START_TEST(cached_answers_follow_the_state)
 }
 END_TEST
 
+/* ---- reloads that take what they say */
+
+/* A CA certificate other than the stand-in's (a test CA of an earlier
+ * build): trusting it alone, TLS to the stand-in fails. */
+#define OTHER_CA_PEM \
+	"-----BEGIN CERTIFICATE-----\n" \
+	"MIIBnTCCAUOgAwIBAgIUFdSNuZzLofDpvmSZXc7R6vdO4EQwCgYIKoZIzj0EAwIw\n" \
+	"IzEhMB8GA1UEAwwYaW50ZXJjb20taGVhbHRoZCB0ZXN0IENBMCAXDTI2MTEyODEy\n" \
+	"MTYzOFoYDzIxMjYxMTA0MTIxNjM4WjAjMSEwHwYDVQQDDBhpbnRlcmNvbS1oZWFs\n" \
+	"dGhkIHRlc3QgQ0EwWTATBgcqhkjOPQIBBggqhkjOPQMBBwNCAARL1l9q+RtOou23\n" \
+	"ZLnU8f4nGevqqEf4cRUwdw0K03YCQLucqkHO7PNoznb1fntJxorS3UAKtMRGAONd\n" \
+	"RTLzfxYLo1MwUTAdBgNVHQ4EFgQU2Alv06puxG8uOOo2+VLQMmAlEDkwHwYDVR0j\n" \
+	"BBgwFoAU2Alv06puxG8uOOo2+VLQMmAlEDkwDwYDVR0TAQH/BAUwAwEB/zAKBggq\n" \
+	"hkjOPQQDAgNIADBFAiEAiileQgkm2IJe2lkbquW6arSdVgHls1CabgcdZf5Pa64C\n" \
+	"IH1wE+4csxS0oyC25+RClqezy7kVC6jCgcLFBSRgRxVI\n" \
+	"-----END CERTIFICATE-----\n"
+
+/* Writes text over path in place (truncating), as `cp new old` does. */
+static void
+overwrite(const char *path, const char *text, size_t len)
+{
+	FILE *f = fopen(path, "w");
+	ck_assert_ptr_nonnull(f);
+	ck_assert_uint_eq(fwrite(text, 1, len, f), len);
+	ck_assert_int_eq(fclose(f), 0);
+}
+
+/* The whole of path (caller frees). */
+static char *
+slurp(const char *path, size_t *len)
+{
+	FILE *f = fopen(path, "r");
+	ck_assert_ptr_nonnull(f);
+	char *buf = malloc(1 << 20);
+	ck_assert_ptr_nonnull(buf);
+	*len = fread(buf, 1, (1 << 20) - 1, f);
+	buf[*len] = '\0';
+	fclose(f);
+	return buf;
+}
+
+/*
+ * ca_file replaced in place by a bundle that does verify the stand-in,
+ * then SIGHUP: the same path, new content, which the reload must read.
+ */
+START_TEST(rotated_ca_bundle_is_reread)
+{
+	char ca[512], flag[600];
+	harness_path(ca, sizeof(ca), "rotated-ca.pem");
+	overwrite(ca, OTHER_CA_PEM, strlen(OTHER_CA_PEM));
+	snprintf(flag, sizeof(flag), "--ca-file=%s", ca);
+	const char *const args[] = { flag, "--interval=4s", "--timeout=3s", NULL };
+	daemon_start_fake(&daemon_, &harness_fake, args);
+	cJSON_Delete(wait_health(&daemon_, pred_status, "unhealthy", 10000,
+				 "TLS refused under the other CA"));
+
+	size_t len = 0;
+	char *good = slurp(harness_fake.ca_file, &len);
+	overwrite(ca, good, len);
+	free(good);
+	ck_assert_int_eq(kill(daemon_.pid, SIGHUP), 0);
+	cJSON_Delete(wait_health(&daemon_, pred_status, "healthy", 10000,
+				 "healthy under the rotated CA bundle"));
+	wait_log(&daemon_, "reload: the CA bundle changed (ca_file", 1, 2000);
+	daemon_stop(&daemon_);
+	unlink(ca);
+}
+END_TEST
+
+/*
+ * A wrong token renamed into place, SIGHUP, and the right one renamed in
+ * right after the reload read the wrong one (the test build's wedged
+ * worker holds the reload open for that): the identity the worker keeps
+ * must be the wrong file's, so that the right one counts as a change.
+ */
+START_TEST(token_renamed_right_after_sighup)
+{
+	char path[512], flag[600], wedge[512], wedge_env[600];
+	token_file_path(path, sizeof(path), "renamed");
+	write_token(path, rotated[0]);
+	snprintf(flag, sizeof(flag), "--token-file=%s", path);
+	harness_path(wedge, sizeof(wedge), "token-wedge");
+	unlink(wedge);
+	snprintf(wedge_env, sizeof(wedge_env), "INTERCOM_HEALTHD_TEST_WEDGE=%s", wedge);
+	const char *const args[] = { flag, "--interval=4s", "--timeout=3s", NULL };
+	const char *const env[] = { wedge_env, NULL };
+	daemon_start_fake_env(&daemon_, &harness_fake, getenv("HEALTHD_HOOKS_BIN"), args,
+			      env);
+	cJSON_Delete(wait_health(&daemon_, pred_status, "unhealthy", 10000,
+				 "401 for a token the stand-in refuses"));
+
+	int fd = open(wedge, O_CREAT | O_WRONLY, 0600);
+	ck_assert_int_ge(fd, 0);
+	close(fd);
+	wait_log(&daemon_, "test hook: the probe worker is wedged", 1, 10000);
+	write_token(path, rotated[1]);
+	ck_assert_int_eq(kill(daemon_.pid, SIGHUP), 0);
+	wait_log(&daemon_, "received SIGHUP", 1, 5000);
+	/* Ordering, not a bound: the reload reads the file within
+	 * milliseconds; should it take longer, it reads the right token
+	 * and the case passes either way. */
+	sleep_ms(1000);
+	write_token(path, TEST_TOKEN);
+	unlink(wedge);
+	cJSON_Delete(wait_health(&daemon_, pred_status, "healthy", 10000,
+				 "the token renamed in after the reload read"));
+	char *log = daemon_log(&daemon_);
+	assert_no_token_fragment(log, "the log");
+	free(log);
+	daemon_stop(&daemon_);
+}
+END_TEST
+
+/*
+ * A token file that cannot be used (a leading space) is warned about
+ * once per change of the file, not at every probe; the running token
+ * stays.
+ */
+START_TEST(bad_token_file_warned_once_per_change)
+{
+	char path[512], flag[600], bad[128];
+	token_file_path(path, sizeof(path), "bad");
+	write_token(path, TEST_TOKEN);
+	snprintf(flag, sizeof(flag), "--token-file=%s", path);
+	const char *const args[] = { flag, "--interval=3s", "--timeout=2500ms", NULL };
+	daemon_start_fake(&daemon_, &harness_fake, args);
+	cJSON_Delete(wait_health(&daemon_, pred_status, "healthy", 10000, "healthy"));
+
+	snprintf(bad, sizeof(bad), " %s", rotated[0]);
+	write_token(path, bad);
+	wait_log(&daemon_, "keeping the current token", 1, 10000);
+	long probes = (long)metric_value(&daemon_, "intercom_probe_duration_seconds_count");
+	wait_probes(&daemon_, probes + 2, 20000);
+	char *log = daemon_log(&daemon_);
+	ck_assert_int_eq(count_of(log, "keeping the current token"), 1);
+	free(log);
+
+	snprintf(bad, sizeof(bad), "  %s", rotated[1]);
+	write_token(path, bad);
+	wait_log(&daemon_, "keeping the current token", 2, 10000);
+	cJSON_Delete(wait_health(&daemon_, pred_status, "healthy", 10000,
+				 "still the running token"));
+	log = daemon_log(&daemon_);
+	assert_no_token_fragment(log, "the log");
+	free(log);
+	daemon_stop(&daemon_);
+}
+END_TEST
+
 int
 main(void)
 {
@@ -515,6 +664,9 @@ main(void)
 		{ "open-files limit raised", open_files_limit_raised_to_fit },
 		{ "request targets route exactly", request_targets_route_exactly },
 		{ "cached answers follow the state", cached_answers_follow_the_state },
+		{ "rotated CA bundle re-read", rotated_ca_bundle_is_reread },
+		{ "token renamed right after SIGHUP", token_renamed_right_after_sighup },
+		{ "bad token file warned once", bad_token_file_warned_once_per_change },
 	};
 	return harness_run("hardening", cases, sizeof(cases) / sizeof(cases[0]));
 }

@@ -806,6 +806,155 @@ START_TEST(clock_steps_neither_fail_nor_fake_liveness)
 }
 END_TEST
 
+/* ---- reloads that take what they say */
+
+/* Serves against f with a config file: unlike daemon_start_fake(), no
+ * flag sets status_url (a flag would win over the file), so the file
+ * must. */
+static void
+start_with_config(struct daemon *d, struct fake *f, const char *bin,
+		  const char *conf, const char *const *extra_args,
+		  const char *const *extra_env)
+{
+	char conf_flag[600], api_url[128], api[160], ca[600];
+	snprintf(conf_flag, sizeof(conf_flag), "--config=%s", conf);
+	fake_url(f, "", api_url, sizeof(api_url));
+	snprintf(api, sizeof(api), "--api-url=%s", api_url);
+	snprintf(ca, sizeof(ca), "--ca-file=%s", f->ca_file);
+	const char *args[16] = { "serve", api, ca, conf_flag };
+	size_t n = 4;
+	for (size_t i = 0; extra_args && extra_args[i]; i++) {
+		ck_assert(n < 15);
+		args[n++] = extra_args[i];
+	}
+	args[n] = NULL;
+	const char *env[8] = { "INTERCOM_ACCESS_TOKEN=" TEST_TOKEN };
+	size_t e = 1;
+	for (size_t i = 0; extra_env && extra_env[i]; i++) {
+		ck_assert(e < 7);
+		env[e++] = extra_env[i];
+	}
+	env[e] = NULL;
+	daemon_start(d, bin, args, env);
+}
+
+static bool
+pred_page_indicator(cJSON *health, void *arg)
+{
+	cJSON *services = cJSON_GetObjectItemCaseSensitive(health, "services");
+	cJSON *page = cJSON_GetObjectItemCaseSensitive(services, "statusPage");
+	const char *indicator = json_str(page, "indicator");
+	return indicator && strcmp(indicator, arg) == 0;
+}
+
+/*
+ * A reload that points status_url elsewhere while the old page hangs:
+ * the new page is read at once, not after the hanging request's timeout
+ * and a whole status interval (60 s here).
+ */
+START_TEST(reload_while_a_side_check_hangs)
+{
+	char conf[512], url[160], text[400];
+	harness_path(conf, sizeof(conf), "side.conf");
+	fake_url(&harness_fake, "/api/v2/status.json", url, sizeof(url));
+	snprintf(text, sizeof(text), "status_url = %s\n", url);
+	write_config(conf, text);
+	fake_set(&harness_fake, "page=hang");
+	/* The hanging request may run for 20 s: far beyond the case. */
+	const char *const args[] = { "--interval=30s", "--timeout=20s", NULL };
+	start_with_config(&daemon_, &harness_fake, NULL, conf, args, NULL);
+	wait_fake_requests(&harness_fake, "status", 1, 10000);
+
+	fake_set(&harness_fake, "page=major");
+	snprintf(text, sizeof(text), "status_url = %s?reloaded\n", url);
+	write_config(conf, text);
+	ck_assert_int_eq(kill(daemon_.pid, SIGHUP), 0);
+	cJSON_Delete(wait_health(&daemon_, pred_page_indicator, "major", 10000,
+				 "the new status page, read at once"));
+	wait_log(&daemon_, "reload: status_url:", 1, 2000);
+	daemon_stop(&daemon_);
+	unlink(conf);
+}
+END_TEST
+
+/*
+ * Reloads while backing off after a 429 with Retry-After: 30 s. Each
+ * changes an API setting, which would send a probe at once; none may.
+ */
+START_TEST(reload_never_shortens_a_backoff)
+{
+	char conf[512];
+	harness_path(conf, sizeof(conf), "backoff.conf");
+	write_config(conf, "status_url = off\ndegraded_latency = 3s\n");
+	fake_set(&harness_fake, "me=error&code=429&retry_after=30&reset_in=30");
+	/* One probe is all it takes: the timeout has room for a slow first
+	 * handshake under the sanitizers. */
+	const char *const args[] = { "--interval=10s", "--timeout=8s", NULL };
+	start_with_config(&daemon_, &harness_fake, NULL, conf, args, NULL);
+	cJSON_Delete(wait_health(&daemon_, pred_status, "degraded", 10000, "429"));
+	fake_reset(&harness_fake);
+	fake_set(&harness_fake, "me=ok&code=200");
+
+	for (int i = 0; i < 3; i++) {
+		char text[64];
+		snprintf(text, sizeof(text), "status_url = off\ndegraded_latency = %ds\n", 4 + i);
+		write_config(conf, text);
+		ck_assert_int_eq(kill(daemon_.pid, SIGHUP), 0);
+		wait_log(&daemon_, "reloaded the settings", i + 1, 10000);
+	}
+	/* A probe sent by a reload reaches the stand-in within
+	 * milliseconds; a second and a half is room for a loaded machine. */
+	sleep_ms(1500);
+	ck_assert_int_eq(fake_requests(&harness_fake, "me"), 0);
+	daemon_stop(&daemon_);
+	unlink(conf);
+}
+END_TEST
+
+/*
+ * A reload while the probe worker is wedged applies to neither HTTP nor
+ * the worker (degraded_ok would otherwise answer 200 over the worker's
+ * old settings), and one once it turns again applies to both. The
+ * sanitizer builds see the settings the first reload made freed, and
+ * their token wiped, at exit.
+ */
+START_TEST(reload_with_the_worker_wedged)
+{
+	char conf[512], wedge[512], wedge_env[600];
+	harness_path(conf, sizeof(conf), "wedged.conf");
+	harness_path(wedge, sizeof(wedge), "reload-wedge");
+	unlink(wedge);
+	snprintf(wedge_env, sizeof(wedge_env), "INTERCOM_HEALTHD_TEST_WEDGE=%s", wedge);
+	write_config(conf, "status_url = off\ndegraded_ok = false\n");
+	fake_set(&harness_fake, "limit=1000&remaining=50");
+	/* Never stale while wedged: the state stays degraded, and only
+	 * degraded_ok decides between 503 and 200. */
+	const char *const args[] = { "--interval=10s", "--timeout=8s",
+				     "--stale-after=60s", NULL };
+	const char *const env[] = { wedge_env, NULL };
+	start_with_config(&daemon_, &harness_fake, getenv("HEALTHD_HOOKS_BIN"), conf,
+			  args, env);
+	cJSON_Delete(wait_health(&daemon_, pred_status, "degraded", 10000, "degraded"));
+	ck_assert_int_eq(get_status(&daemon_, "/health", NULL), 503);
+
+	int fd = open(wedge, O_CREAT | O_WRONLY, 0600);
+	ck_assert_int_ge(fd, 0);
+	close(fd);
+	wait_log(&daemon_, "test hook: the probe worker is wedged", 1, 10000);
+	write_config(conf, "status_url = off\ndegraded_ok = true\n");
+	ck_assert_int_eq(kill(daemon_.pid, SIGHUP), 0);
+	wait_log(&daemon_, "reload: the probe worker", 1, 20000);
+	ck_assert_int_eq(get_status(&daemon_, "/health", NULL), 503);
+
+	unlink(wedge);
+	ck_assert_int_eq(kill(daemon_.pid, SIGHUP), 0);
+	wait_log(&daemon_, "reloaded the settings", 1, 20000);
+	ck_assert_int_eq(get_status(&daemon_, "/health", NULL), 200);
+	daemon_stop(&daemon_);
+	unlink(conf);
+}
+END_TEST
+
 int
 main(void)
 {
@@ -823,6 +972,9 @@ main(void)
 		{ "clock steps", clock_steps_neither_fail_nor_fake_liveness },
 		{ "reload", reload_applies_config_or_keeps_it },
 		{ "connection phases", connection_phases_and_certificate },
+		{ "reload during a side check", reload_while_a_side_check_hangs },
+		{ "reload during back-off", reload_never_shortens_a_backoff },
+		{ "reload while wedged", reload_with_the_worker_wedged },
 	};
 	return harness_run("semantics", cases, sizeof(cases) / sizeof(cases[0]));
 }

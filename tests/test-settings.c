@@ -1706,6 +1706,140 @@ START_TEST(history_and_required_paths)
 }
 END_TEST
 
+/* What fn writes to the log at debug level, into buf (NUL-terminated). */
+static void
+capture_output(void (*fn)(void *), void *arg, char *buf, size_t size)
+{
+	const char *out = tmp_path("reload-log");
+	int fd = open(out, O_RDWR | O_CREAT | O_TRUNC, 0600);
+	ck_assert_int_ge(fd, 0);
+	int saved = dup(STDERR_FILENO);
+	ck_assert_int_ge(saved, 0);
+	dup2(fd, STDERR_FILENO);
+	log_init(LOG_FORMAT_TEXT, LOG_LEVEL_DEBUG);
+	fn(arg);
+	dup2(saved, STDERR_FILENO);
+	close(saved);
+	ssize_t n = pread(fd, buf, size - 1, 0);
+	close(fd);
+	ck_assert_int_ge(n, 0);
+	buf[n] = '\0';
+	ck_assert_msg(strstr(buf, MARK) == NULL, "a secret is in the log");
+}
+
+static struct settings NEXT;
+
+static void
+keep_restart(void *arg)
+{
+	(void)arg;
+	settings_keep_restart(&NEXT, &S);
+}
+
+static void
+log_changes(void *arg)
+{
+	(void)arg;
+	settings_log_changes(&S, &NEXT);
+}
+
+/*
+ * The token file's identity is the one of the file read, through the
+ * descriptor read: a file renamed over it afterwards is another.
+ */
+START_TEST(token_identity_is_the_file_read)
+{
+	const char *tok = write_file("identity", FILE_TOKEN "\n");
+	expect_ok(COMMAND_SERVE, ARGV("--token-file", tok), NONE);
+	struct stat now;
+	ck_assert_int_eq(stat(tok, &now), 0);
+	ck_assert(S.token_stat.st_ino == now.st_ino && S.token_stat.st_dev == now.st_dev);
+	ck_assert(S.token_stat.st_size == now.st_size);
+
+	char *token = NULL;
+	char *err = NULL;
+	struct stat read;
+	ck_assert_int_eq(settings_read_token(tok, &token, &read, &err), 0);
+	ck_assert_str_eq(token, FILE_TOKEN);
+	secret_free(token);
+	ck_assert(read.st_ino == now.st_ino);
+	const char *other = write_file("identity.new", CRED_TOKEN "\n");
+	ck_assert_int_eq(rename(other, tok), 0);
+	ck_assert_int_eq(stat(tok, &now), 0);
+	ck_assert(read.st_ino != now.st_ino);
+
+	/* Refused content: the path and the byte, never the content. */
+	const char *bad = write_file("identity.bad", " " FILE_TOKEN "\n");
+	token = NULL;
+	ck_assert_int_eq(settings_read_token(bad, &token, &read, &err), -EINVAL);
+	ck_assert_ptr_null(token);
+	ck_assert_str_eq(err, fmt("%s contains whitespace or a control character at byte 1"
+				  " (only a trailing newline is ignored)", bad));
+	free(err);
+	err = NULL;
+	ck_assert_int_eq(settings_read_token(fmt("%s/none", tmpdir), &token, &read, &err),
+			 -ENOENT);
+	ck_assert_str_eq(err, fmt("cannot read %s/none: No such file or directory", tmpdir));
+	free(err);
+}
+END_TEST
+
+/* Every row says what a reload does with it: a row that forgot would be
+ * neither applied nor refused on SIGHUP. */
+START_TEST(reload_class_in_every_row)
+{
+	const struct loader_spec *spec = settings_loader_spec();
+	ck_assert_uint_gt(spec->count, 20);
+	for (size_t i = 0; i < spec->count; i++) {
+		enum loader_reload how = spec->rows[i].reload;
+		ck_assert_msg(how >= RELOAD_LIVE && how <= RELOAD_RESTART,
+			      "%s: no reload class", spec->rows[i].key);
+	}
+}
+END_TEST
+
+/* A reload keeps what takes a restart, says so, and names each change
+ * with what it does, from the rows alone. */
+START_TEST(reload_changes_from_the_table)
+{
+	expect_ok(COMMAND_SERVE, ARGV("--history-size=100", "--listen=127.0.0.1:9000",
+				      "--degraded-latency=3s"), ENV(TOKEN_ENV));
+	char *err = NULL;
+	ck_assert_int_eq(settings_load(&NEXT, COMMAND_SERVE,
+				       2 + 2, (char **)ARGV("--history-size=50",
+				       "--listen=[::1]:9001", "--degraded-latency=20ms",
+				       "--status-url=https://user:pa55word@status.example.com/s"),
+				       (char **)ENV(TOKEN_ENV), &err), 0);
+	ck_assert_ptr_null(err);
+	ck_assert(settings_changed(&S, &NEXT, RELOAD_PROBE));
+	ck_assert(settings_changed(&S, &NEXT, RELOAD_SIDE));
+	ck_assert(settings_changed(&S, &NEXT, RELOAD_RESTART));
+	ck_assert(!settings_changed(&S, &NEXT, RELOAD_LIVE));
+
+	char buf[8192];
+	capture_output(keep_restart, NULL, buf, sizeof(buf));
+	ck_assert_msg(strstr(buf, "warning: reload: history_size changed; that takes a"
+			     " restart (100 -> 50: still 100)"), "%s", buf);
+	ck_assert_msg(strstr(buf, "reload: listen changed; that takes a restart"
+			     " (127.0.0.1:9000 -> [::1]:9001: still 127.0.0.1:9000)"), "%s", buf);
+	ck_assert_int_eq(NEXT.history_size, 100);
+	ck_assert_str_eq(NEXT.listen, "127.0.0.1:9000");
+	ck_assert_str_eq(NEXT.listen_host, "127.0.0.1");
+	ck_assert_int_eq(NEXT.listen_port, 9000);
+	ck_assert(!settings_changed(&S, &NEXT, RELOAD_RESTART));
+
+	capture_output(log_changes, NULL, buf, sizeof(buf));
+	ck_assert_msg(strstr(buf, "info: reload: degraded_latency: 3s -> 20ms (probing now)"),
+		      "%s", buf);
+	ck_assert_msg(strstr(buf, "reload: status_url: https://www.intercomstatus.com/api/v2/"
+			     "status.json -> https://***@status.example.com/s (status page and"
+			     " webhook read now)"), "%s", buf);
+	ck_assert_msg(!strstr(buf, "history_size") && !strstr(buf, "interval"), "%s", buf);
+	ck_assert_msg(!strstr(buf, "pa55word"), "%s", buf);
+	settings_finish(&NEXT);
+}
+END_TEST
+
 static Suite *
 settings_suite(void)
 {
@@ -1757,6 +1891,9 @@ settings_suite(void)
 		{ "history_and_required_paths", history_and_required_paths },
 		{ "secrets_never_in_other_values", secrets_never_in_other_values },
 		{ "config_keys_shown_escaped", config_keys_shown_escaped },
+		{ "reload_class_in_every_row", reload_class_in_every_row },
+		{ "token_identity_is_the_file_read", token_identity_is_the_file_read },
+		{ "reload_changes_from_the_table", reload_changes_from_the_table },
 	};
 	for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
 		TCase *tc = tcase_create(cases[i].name);
