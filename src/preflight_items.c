@@ -85,16 +85,26 @@ outcome(const struct preflight_call *c, char *out, size_t size)
 
 /* ---- the API: auth, region, api_version, rate_limit, tls, clock ---- */
 
+/* app.region of /me's answer into region ("" when none). */
 static void
-judge_auth(const struct settings *s, const struct preflight_observed *o,
-	   struct preflight_item *it, char *region, size_t region_size)
+me_region(const struct settings *s, const struct preflight_observed *o,
+	  char *region, size_t size)
+{
+	cJSON *doc = parse_body(&o->me.req);
+	const cJSON *app = cJSON_GetObjectItemCaseSensitive(doc, "app");
+	json_string(app, "region", s->token, region, size);
+	cJSON_Delete(doc);
+}
+
+void
+preflight_judge_auth(const struct settings *s, const struct preflight_observed *o,
+		     struct preflight_item *it)
 {
 	const struct preflight_call *me = &o->me;
 	long status = status_of(me);
 	char what[PROBE_ERROR_MAX + 32];
 	outcome(me, what, sizeof(what));
 
-	region[0] = '\0';
 	if (!answered(me) && me->req.result.transport == PROBE_TRANSPORT_PROTOCOL) {
 		/* The host answered, but not as Intercom does. */
 		preflight_set(it, PREFLIGHT_FAIL, "GET /me: %s", what);
@@ -110,12 +120,12 @@ judge_auth(const struct settings *s, const struct preflight_observed *o,
 		return;
 	}
 	if (classify_is_2xx(status)) {
-		char id_code[80], name[80];
+		char id_code[80], name[80], region[32];
+		me_region(s, o, region, sizeof(region));
 		cJSON *doc = parse_body(&me->req);
 		const cJSON *app = cJSON_GetObjectItemCaseSensitive(doc, "app");
 		json_string(app, "id_code", s->token, id_code, sizeof(id_code));
 		json_string(app, "name", s->token, name, sizeof(name));
-		json_string(app, "region", s->token, region, region_size);
 		cJSON_Delete(doc);
 		preflight_set(it, PREFLIGHT_PASS, "%ld from GET /me: workspace %s%s%s%s,"
 			      " region %s", status, id_code[0] ? id_code : "(no id_code)",
@@ -153,14 +163,16 @@ judge_auth(const struct settings *s, const struct preflight_observed *o,
 				 " for your workspace's region", s->api_url);
 }
 
-static void
-judge_region(const struct settings *s, const struct preflight_observed *o,
-	     const char *region, struct preflight_item *it)
+void
+preflight_judge_region(const struct settings *s, const struct preflight_observed *o,
+		       struct preflight_item *it)
 {
 	if (!classify_is_2xx(status_of(&o->me))) {
 		preflight_set(it, PREFLIGHT_SKIP, "needs a 2xx from GET /me (see auth)");
 		return;
 	}
+	char region[32];
+	me_region(s, o, region, sizeof(region));
 	if (!region[0]) {
 		preflight_set(it, PREFLIGHT_SKIP, "GET /me gave no app.region");
 		return;
@@ -195,9 +207,9 @@ judge_region(const struct settings *s, const struct preflight_observed *o,
 		preflight_advise(it, "set api_url to the API host of region %s", region);
 }
 
-static void
-judge_api_version(const struct settings *s, const struct preflight_observed *o,
-		  struct preflight_item *it)
+void
+preflight_judge_api_version(const struct settings *s, const struct preflight_observed *o,
+			    struct preflight_item *it)
 {
 	long status = status_of(&o->me);
 	char code[80];
@@ -222,9 +234,9 @@ judge_api_version(const struct settings *s, const struct preflight_observed *o,
 	preflight_set(it, PREFLIGHT_SKIP, "cannot tell: GET /me answered %s", what);
 }
 
-static void
-judge_rate_limit(const struct settings *s, const struct preflight_observed *o,
-		 struct preflight_item *it)
+void
+preflight_judge_rate_limit(const struct settings *s, const struct preflight_observed *o,
+			   struct preflight_item *it)
 {
 	const struct probe_result *r = &o->me.req.result;
 	const struct rate_limit *rl = &r->rate_limit;
@@ -272,9 +284,9 @@ compare_ms(const void *a, const void *b)
 	return (x > y) - (x < y);
 }
 
-static void
-judge_latency(const struct settings *s, const struct preflight_observed *o,
-	      struct preflight_item *it)
+void
+preflight_judge_latency(const struct settings *s, const struct preflight_observed *o,
+			struct preflight_item *it)
 {
 	size_t n = o->latency_count;
 	if (n == 0) {
@@ -323,8 +335,9 @@ judge_latency(const struct settings *s, const struct preflight_observed *o,
 		      (long long)s->degraded_latency_ms);
 }
 
-static void
-judge_tls(const struct preflight_observed *o, struct preflight_item *it)
+void
+preflight_judge_tls(const struct settings *s, const struct preflight_observed *o,
+		    struct preflight_item *it)
 {
 	const struct probe_result *r = &o->me.req.result;
 	if (o->me.ran && r->transport == PROBE_TRANSPORT_TLS) {
@@ -366,8 +379,9 @@ judge_tls(const struct preflight_observed *o, struct preflight_item *it)
 		      " days (until %s)", (long long)days, date);
 }
 
-static void
-judge_clock(const struct preflight_observed *o, struct preflight_item *it)
+void
+preflight_judge_clock(const struct settings *s, const struct preflight_observed *o,
+		      struct preflight_item *it)
 {
 	const struct probe_result *r = &o->me.req.result;
 	if (!answered(&o->me)) {
@@ -398,9 +412,9 @@ judge_clock(const struct preflight_observed *o, struct preflight_item *it)
 
 /* ---- Intercom's status page, the webhook, the daemon ---- */
 
-static void
-judge_status_page(const struct settings *s, const struct preflight_observed *o,
-		  struct preflight_item *it)
+void
+preflight_judge_status_page(const struct settings *s, const struct preflight_observed *o,
+			    struct preflight_item *it)
 {
 	if (!s->status_url) {
 		preflight_set(it, PREFLIGHT_SKIP, "status_url is off");
@@ -441,9 +455,9 @@ judge_status_page(const struct settings *s, const struct preflight_observed *o,
 				 " yours");
 }
 
-static void
-judge_webhook_reachable(const struct settings *s, const struct preflight_observed *o,
-			struct preflight_item *it)
+void
+preflight_judge_webhook_reachable(const struct settings *s, const struct preflight_observed *o,
+				  struct preflight_item *it)
 {
 	if (!s->webhook_url) {
 		preflight_set(it, PREFLIGHT_SKIP, "webhook_url is unset");
@@ -468,9 +482,9 @@ judge_webhook_reachable(const struct settings *s, const struct preflight_observe
 					     " within 500 ms)" : "");
 }
 
-static void
-judge_webhook_signature(const struct settings *s, const struct preflight_observed *o,
-			struct preflight_item *it)
+void
+preflight_judge_webhook_signature(const struct settings *s, const struct preflight_observed *o,
+				  struct preflight_item *it)
 {
 	if (!s->webhook_url || !s->webhook_secret) {
 		preflight_set(it, PREFLIGHT_SKIP, "needs webhook_url and the app's client"
@@ -520,9 +534,9 @@ judge_webhook_signature(const struct settings *s, const struct preflight_observe
 	}
 }
 
-static void
-judge_token_leak(const struct settings *s, const struct preflight_observed *o,
-		 struct preflight_item *it)
+void
+preflight_judge_token_leak(const struct settings *s, const struct preflight_observed *o,
+			   struct preflight_item *it)
 {
 	if (!s->scan_dir || !o->scanned) {
 		preflight_set(it, PREFLIGHT_SKIP, "no --scan DIR given");
@@ -587,9 +601,9 @@ judge_token_leak(const struct settings *s, const struct preflight_observed *o,
 			 " in a credential file (token_file)");
 }
 
-static void
-judge_health_endpoint(const struct settings *s, const struct preflight_observed *o,
-		      struct preflight_item *it)
+void
+preflight_judge_health_endpoint(const struct settings *s, const struct preflight_observed *o,
+				struct preflight_item *it)
 {
 	if (!s->health_url) {
 		preflight_set(it, PREFLIGHT_SKIP, "no --health-url given");
@@ -621,9 +635,9 @@ judge_health_endpoint(const struct settings *s, const struct preflight_observed 
 			 " /health error and logs (journalctl -u intercom-healthd)");
 }
 
-static void
-judge_scopes(const struct settings *s, const struct preflight_observed *o,
-	     struct preflight_item *it)
+void
+preflight_judge_scopes(const struct settings *s, const struct preflight_observed *o,
+		       struct preflight_item *it)
 {
 	if (!s->required_paths || o->scope_count == 0) {
 		preflight_set(it, PREFLIGHT_SKIP, "required_paths is unset");
@@ -665,26 +679,4 @@ judge_scopes(const struct settings *s, const struct preflight_observed *o,
 		preflight_set(it, PREFLIGHT_PASS, "%s", list);
 	}
 	free(list);
-}
-
-void
-preflight_items_judge(const struct settings *s, const struct preflight_observed *o,
-		      struct preflight_report *report)
-{
-	struct preflight_item *it = report->items;
-	char region[32];
-
-	judge_auth(s, o, &it[PREFLIGHT_AUTH], region, sizeof(region));
-	judge_region(s, o, region, &it[PREFLIGHT_REGION]);
-	judge_api_version(s, o, &it[PREFLIGHT_API_VERSION]);
-	judge_rate_limit(s, o, &it[PREFLIGHT_RATE_LIMIT]);
-	judge_latency(s, o, &it[PREFLIGHT_LATENCY]);
-	judge_tls(o, &it[PREFLIGHT_TLS]);
-	judge_clock(o, &it[PREFLIGHT_CLOCK]);
-	judge_status_page(s, o, &it[PREFLIGHT_STATUS_PAGE]);
-	judge_webhook_reachable(s, o, &it[PREFLIGHT_WEBHOOK_REACHABLE]);
-	judge_webhook_signature(s, o, &it[PREFLIGHT_WEBHOOK_SIGNATURE]);
-	judge_token_leak(s, o, &it[PREFLIGHT_TOKEN_LEAK]);
-	judge_health_endpoint(s, o, &it[PREFLIGHT_HEALTH_ENDPOINT]);
-	judge_scopes(s, o, &it[PREFLIGHT_SCOPES]);
 }
