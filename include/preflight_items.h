@@ -47,7 +47,7 @@ struct preflight_observed {
 	struct token_scan scan;
 };
 
-/* One item's rule: from s and o to it's result, evidence and advice. */
+/* One item's rule: from s and o to its result, evidence and advice. */
 typedef void preflight_judge_fn(const struct settings *s,
 				const struct preflight_observed *o,
 				struct preflight_item *it);

@@ -482,6 +482,21 @@ preflight_judge_webhook_reachable(const struct settings *s, const struct preflig
 					     " within 500 ms)" : "");
 }
 
+static bool
+is_redirect(long status)
+{
+	return status >= 300 && status < 400;
+}
+
+/* Appends more to the item's evidence. */
+static void
+append_evidence(struct preflight_item *it, const char *more)
+{
+	char *ev = xasprintf("%s%s", it->evidence, more);
+	free(it->evidence);
+	it->evidence = ev;
+}
+
 void
 preflight_judge_webhook_signature(const struct settings *s, const struct preflight_observed *o,
 				  struct preflight_item *it)
@@ -508,15 +523,21 @@ preflight_judge_webhook_signature(const struct settings *s, const struct preflig
 		return;
 	}
 	preflight_set(it, PREFLIGHT_FAIL, SIGNATURE_EVIDENCE, signed_what, forged_what, none_what);
-	bool forged_in = classify_is_2xx(forged) || (forged >= 300 && forged < 400);
-	bool none_in = classify_is_2xx(none) || (none >= 300 && none < 400);
+	if (is_redirect(sig) || is_redirect(forged) || is_redirect(none)) {
+		append_evidence(it, "; redirects instead of verifying");
+		preflight_advise(it, "a redirect neither takes nor refuses a delivery:"
+				 " set webhook_url to the handler itself, which must"
+				 " answer 2xx to a correctly signed notification and"
+				 " 401 to a wrong or missing X-Hub-Signature");
+		return;
+	}
+	bool forged_in = classify_is_2xx(forged);
+	bool none_in = classify_is_2xx(none);
 	if (forged_in || none_in) {
-		char *ev = xasprintf("%s; ACCEPTED %s%s%s", it->evidence,
-				     forged_in ? "a wrong signature" : "",
-				     forged_in && none_in ? " and " : "",
-				     none_in ? "no signature" : "");
-		free(it->evidence);
-		it->evidence = ev;
+		append_evidence(it, forged_in && none_in ?
+				"; ACCEPTED a wrong signature and no signature" :
+				forged_in ? "; ACCEPTED a wrong signature" :
+				"; ACCEPTED no signature");
 		preflight_advise(it, "fix signature verification: HMAC-SHA1 of the raw"
 				 " request body keyed with the app's client secret,"
 				 " compared in constant time with X-Hub-Signature"
