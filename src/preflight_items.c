@@ -555,6 +555,41 @@ preflight_judge_webhook_signature(const struct settings *s, const struct preflig
 	}
 }
 
+static const char *
+plural(size_t n, const char *one, const char *more)
+{
+	return n == 1 ? one : more;
+}
+
+/* What the walk read and what it left, for the evidence: the counts that
+ * are always there, then those that are not zero. */
+static void
+scan_summary(const struct token_scan *sc, char *out, size_t size)
+{
+	int n = snprintf(out, size, "%zu file%s read; skipped %zu binary, %zu over"
+			 " %d KiB, %zu symlink%s out of the tree", sc->files,
+			 plural(sc->files, "", "s"), sc->skipped_binary,
+			 sc->skipped_large, TOKEN_SCAN_FILE_MAX / 1024,
+			 sc->skipped_links_out, plural(sc->skipped_links_out, "", "s"));
+	size_t len = n > 0 && (size_t)n < size ? (size_t)n : size - 1;
+	if (sc->skipped_link_loops) {
+		n = snprintf(out + len, size - len, ", %zu symlink loop%s",
+			     sc->skipped_link_loops,
+			     plural(sc->skipped_link_loops, "", "s"));
+		len += n > 0 && (size_t)n < size - len ? (size_t)n : 0;
+	}
+	if (sc->skipped_deep) {
+		n = snprintf(out + len, size - len, ", %zu director%s deeper than %d"
+			     " levels", sc->skipped_deep,
+			     plural(sc->skipped_deep, "y", "ies"), TOKEN_SCAN_DEPTH_MAX);
+		len += n > 0 && (size_t)n < size - len ? (size_t)n : 0;
+	}
+	if (sc->files_truncated)
+		snprintf(out + len, size - len, "; stopped at the file limit");
+	else if (sc->time_truncated)
+		snprintf(out + len, size - len, "; stopped at the run's deadline");
+}
+
 void
 preflight_judge_token_leak(const struct settings *s, const struct preflight_observed *o,
 			   struct preflight_item *it)
@@ -574,20 +609,20 @@ preflight_judge_token_leak(const struct settings *s, const struct preflight_obse
 		return;
 	}
 	const struct token_scan *sc = &o->scan;
-	char skipped[160];
-	snprintf(skipped, sizeof(skipped), "%zu file%s read; skipped %zu binary, %zu"
-		 " over %d KiB, %zu symlinks out of the tree%s", sc->files,
-		 sc->files == 1 ? "" : "s",
-		 sc->skipped_binary, sc->skipped_large, TOKEN_SCAN_FILE_MAX / 1024,
-		 sc->skipped_links_out, sc->files_truncated ? "; stopped at the"
-		 " file limit" : sc->time_truncated ? "; stopped at the run's"
-		 " deadline" : "");
-	bool partial = sc->files_truncated || sc->time_truncated;
+	char skipped[320];
+	scan_summary(sc, skipped, sizeof(skipped));
+	bool partial = sc->files_truncated || sc->time_truncated || sc->skipped_deep;
 	if (sc->n_hits == 0 && partial) {
 		preflight_set(it, PREFLIGHT_WARN, "no token-like strings in the part"
 			      " of %s read (%s)", dir, skipped);
-		preflight_advise(it, "scan the source tree itself, not a parent of it,"
-				 " or raise timeout: the rest of the tree was not read");
+		if (sc->skipped_deep && !sc->files_truncated && !sc->time_truncated)
+			preflight_advise(it, "scan the deep directories on their own"
+					 " (--scan DIR): what lies deeper than %d levels"
+					 " was not read", TOKEN_SCAN_DEPTH_MAX);
+		else
+			preflight_advise(it, "scan the source tree itself, not a parent of"
+					 " it, or raise timeout: the rest of the tree was"
+					 " not read");
 		return;
 	}
 	if (sc->n_hits == 0) {

@@ -224,7 +224,7 @@ START_TEST(everything_passes)
 	expect(doc, "status_page", "PASS", "none");
 	expect(doc, "webhook_reachable", "PASS", "200");
 	expect(doc, "webhook_signature", "PASS", "wrong signature -> 401");
-	expect(doc, "token_leak", "PASS", "1 symlinks out of the tree");
+	expect(doc, "token_leak", "PASS", "1 symlink out of the tree");
 	expect(doc, "health_endpoint", "PASS", "healthy");
 	expect(doc, "scopes", "PASS", "/contacts?per_page=1 -> 200");
 	ck_assert_str_eq(json_str(doc, "result"), "PASS");
