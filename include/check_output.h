@@ -15,7 +15,7 @@
  */
 
 struct check_thresholds {
-	int64_t warning_ms, critical_ms;
+	struct check_range warning, critical;
 };
 
 /*
@@ -26,6 +26,12 @@ struct check_thresholds {
  */
 struct check_thresholds check_thresholds(const struct settings *s,
 					 const struct check_options *o);
+
+/* The plugin's state for a probe that health classified as state: an
+ * answer whose latency alerts -c is CRITICAL whatever it said, one that
+ * alerts -w is at least WARNING. */
+enum health_state check_state(enum health_state state, const struct probe_result *r,
+			      const struct check_thresholds *t);
 
 /* Writes the plugin line for snap's last probe in state, and with
  * o->verbose the guidelines' "additional information" lines. */

@@ -18,8 +18,11 @@ check_cmd_run(const struct settings *s, const struct check_options *o)
 	struct check_thresholds t = check_thresholds(s, o);
 	struct health_params params;
 	health_params_init(&params, s);
-	/* -w is the plugin's spelling of degraded_latency. */
-	params.classify.degraded_latency_ms = t.warning_ms;
+	/* -w is the plugin's spelling of degraded_latency: a plain bound
+	 * goes to the classification too, so that --format json agrees; any
+	 * other range only check_state() can judge. */
+	params.classify.degraded_latency_ms = check_range_is_upper(&t.warning) ?
+		(int64_t)t.warning.high_ms : INT64_MAX;
 	struct curl_blob ca = { 0 };
 	struct request req;
 	char *err = NULL;
@@ -40,10 +43,7 @@ check_cmd_run(const struct settings *s, const struct check_options *o)
 	health_record_probe(&snap, &params, &req.result);
 	struct health_view view;
 	health_view(&snap, req.result.finished_mono_ms, &view);
-	enum health_state state = view.state;
-	/* An answer slower than -c is CRITICAL, whatever it said. */
-	if (req.result.http_status && req.result.latency_ms > t.critical_ms)
-		state = HEALTH_UNHEALTHY;
+	enum health_state state = check_state(view.state, &req.result, &t);
 
 	if (s->format == OUTPUT_FORMAT_JSON) {
 		struct render_info info;
