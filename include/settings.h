@@ -59,6 +59,10 @@ struct settings {
 	char *api_version;      /* Intercom-Version header value */
 	char *probe_path;       /* starts with '/' */
 	char *ca_file;          /* extra CA bundle, or NULL */
+	/* curl CONNECT_TO entries, comma-separated
+	 * HOST:PORT:CONNECT-HOST:CONNECT-PORT, or NULL: where a host is
+	 * really reached (TLS still verifies the named host). */
+	char *connect_to;
 
 	char *listen;           /* as given, e.g. "127.0.0.1:9180" */
 	char *listen_host;      /* "127.0.0.1", "::1", "0.0.0.0", ... (no brackets) */

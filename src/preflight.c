@@ -78,6 +78,7 @@ start(struct runner *run, struct preflight_call *c)
 {
 	c->ran = true;
 	list_call(run, c);
+	request_connect_to(&c->req, run->s->connect_to);
 	curl_easy_setopt(c->req.easy, CURLOPT_PRIVATE, c);
 	if (curl_multi_add_handle(run->multi, c->req.easy) != CURLM_OK)
 		mem_oom();

@@ -173,6 +173,7 @@ start_side(struct probe_worker *w)
 	if (s->status_url && !w->page_busy) {
 		request_init_plain(&w->page, s->status_url, false, s->timeout_ms,
 				   &w->ca);
+		request_connect_to(&w->page, s->connect_to);
 		if (curl_multi_add_handle(w->multi, w->page.easy) == CURLM_OK)
 			w->page_busy = true;
 		else
@@ -181,6 +182,7 @@ start_side(struct probe_worker *w)
 	if (s->webhook_url && !w->hook_busy) {
 		request_init_plain(&w->hook, s->webhook_url, true, s->timeout_ms,
 				   &w->ca);
+		request_connect_to(&w->hook, s->connect_to);
 		if (curl_multi_add_handle(w->multi, w->hook.easy) == CURLM_OK)
 			w->hook_busy = true;
 		else

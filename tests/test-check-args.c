@@ -206,6 +206,48 @@ START_TEST(help_is_checks_own)
 }
 END_TEST
 
+/* connect_to: curl's CONNECT_TO entries, or an error naming the setting
+ * and where the value came from. */
+START_TEST(connect_to_validated)
+{
+	static const char *const ok[] = {
+		"api.intercom.io:443:127.0.0.1:8443",
+		"api.intercom.io:443:127.0.0.1:8443,api.eu.intercom.io:443:[::1]:9",
+		"::proxy.internal:", ":443:10.0.0.5:443", "a:443::8443",
+	};
+	static const char *const bad[] = {
+		"api.intercom.io", "a:443:b", "a:99999:b:1", "a:443:b:x",
+		"a:443:[::1:5", "a:443:b:1,", "a:443:b:1,,c:1:d:2",
+	};
+	char *env[] = { TOKEN_ENV, NULL };
+	for (size_t i = 0; i < sizeof(ok) / sizeof(ok[0]); i++) {
+		struct settings s;
+		char *err = NULL;
+		char flag[200];
+		snprintf(flag, sizeof(flag), "--connect-to=%s", ok[i]);
+		char *argv[] = { flag, NULL };
+		ck_assert_msg(settings_load(&s, COMMAND_CHECK, 1, argv, env, &err) == 0,
+			      "%s: %s", ok[i], err);
+		ck_assert_str_eq(s.connect_to, ok[i]);
+		settings_finish(&s);
+	}
+	for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
+		struct settings s;
+		char *err = NULL;
+		char flag[200];
+		snprintf(flag, sizeof(flag), "--connect-to=%s", bad[i]);
+		char *argv[] = { flag, NULL };
+		ck_assert_msg(settings_load(&s, COMMAND_CHECK, 1, argv, env, &err) < 0,
+			      "%s accepted", bad[i]);
+		ck_assert_msg(strstr(err, "connect_to: invalid value") &&
+			      strstr(err, "(from flag --connect-to)") &&
+			      strstr(err, "HOST:PORT:CONNECT-HOST:CONNECT-PORT"), "%s", err);
+		free(err);
+		settings_finish(&s);
+	}
+}
+END_TEST
+
 /* A snapshot whose last probe is r, with error text error. */
 static void
 snapshot(struct health_snapshot *snap, const struct probe_result *r,
@@ -306,6 +348,7 @@ main(void)
 	tcase_add_test(tc, range_table);
 	tcase_add_test(tc, thresholds_decide_the_state);
 	tcase_add_test(tc, help_is_checks_own);
+	tcase_add_test(tc, connect_to_validated);
 	tcase_add_test(tc, error_text_cannot_forge_perfdata);
 	tcase_add_test(tc, verbose_phases_that_happened);
 	suite_add_tcase(suite, tc);
