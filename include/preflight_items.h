@@ -18,6 +18,8 @@
  */
 
 #define PREFLIGHT_LATENCY_SAMPLES 10
+/* Intercom's regions but the one in use. */
+#define PREFLIGHT_OTHER_REGIONS 2
 
 /* A finished (or never started: ran false) request of the run. Only
  * req.result, req.body, req.body_len and req.truncated are read here. */
@@ -33,6 +35,13 @@ struct preflight_observed {
 	struct preflight_call webhook_head;
 	struct preflight_call signed_post, forged_post, unsigned_post;
 	struct preflight_call health;
+	/* GET /me with the token on Intercom's other regional hosts, asked
+	 * only when /me answered 401 on one of them: a token is valid on
+	 * its workspace's region alone. */
+	struct preflight_call other_regions[PREFLIGHT_OTHER_REGIONS];
+	const char *other_region_names[PREFLIGHT_OTHER_REGIONS]; /* "eu"; static */
+	const char *other_region_urls[PREFLIGHT_OTHER_REGIONS];  /* static */
+	size_t other_region_count;
 	struct preflight_call *scopes;  /* one per required path */
 	char **scope_paths;
 	size_t scope_count;

@@ -132,6 +132,10 @@ bool settings_parse_duration(const char *text, int64_t *ms);
  * without case; NULL for any other host (a proxy, a stand-in). */
 const char *settings_region_of_url(const char *api_url);
 
+/* The i-th of Intercom's regions ("us", "eu", "au") with its API URL in
+ * *url; NULL (and *url untouched) past the last. */
+const char *settings_region_at(size_t i, const char **url);
+
 /* Parses true/false, yes/no, on/off, 1/0 (case-insensitive). */
 bool settings_parse_bool(const char *text, bool *out);
 

@@ -317,6 +317,38 @@ latency_sample_done(struct runner *run)
 		start_latency_sample(run);
 }
 
+/*
+ * /me answered 401 on one of Intercom's regional hosts: ask the other two
+ * once with the same token, as a token of another region's workspace gets
+ * exactly that answer. Only Intercom's own hosts, from settings' table:
+ * the token goes nowhere else.
+ */
+static void
+start_other_regions(struct runner *run)
+{
+	const struct settings *s = run->s;
+	struct preflight_observed *o = &run->o;
+	const char *in_use = settings_region_of_url(s->api_url);
+	const char *name, *url;
+	if (!in_use || o->me.req.result.http_status != 401)
+		return;
+	for (size_t i = 0; (name = settings_region_at(i, &url)); i++) {
+		if (strcmp(name, in_use) == 0 ||
+		    o->other_region_count == PREFLIGHT_OTHER_REGIONS)
+			continue;
+		/* The same request but for its host: a copy of the settings
+		 * with that api_url, read only while the request is made. */
+		struct settings there = *s;
+		there.api_url = (char *)url;
+		struct preflight_call *c = &o->other_regions[o->other_region_count];
+		request_init_api_path(&c->req, &there, s->token, "/me", &run->ca);
+		o->other_region_names[o->other_region_count] = name;
+		o->other_region_urls[o->other_region_count] = url;
+		o->other_region_count++;
+		start(run, c);
+	}
+}
+
 static void
 finish(struct runner *run, struct preflight_call *c, CURLcode code)
 {
@@ -325,6 +357,8 @@ finish(struct runner *run, struct preflight_call *c, CURLcode code)
 	request_complete(&c->req, code, wants_json(run, c));
 	if (c == &run->latency)
 		latency_sample_done(run);
+	else if (c == &run->o.me && code == CURLE_OK)
+		start_other_regions(run);
 }
 
 static void

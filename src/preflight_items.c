@@ -96,6 +96,58 @@ me_region(const struct settings *s, const struct preflight_observed *o,
 	cJSON_Delete(doc);
 }
 
+/* Upper-case copy of a region name ("eu" -> "EU") into out. */
+static void
+region_upper(const char *name, char *out, size_t size)
+{
+	size_t i = 0;
+	for (; name[i] && i + 1 < size; i++)
+		out[i] = (char)(name[i] >= 'a' && name[i] <= 'z' ? name[i] - 'a' + 'A' :
+				name[i]);
+	out[i] = '\0';
+}
+
+/*
+ * 401 from /me. When the other regional hosts were asked (the runner does
+ * so on a 401 from one of Intercom's hosts) and one accepts the token,
+ * the token is fine and the host is wrong: rotating it would change
+ * nothing, so the advice is the region.
+ */
+static void
+judge_auth_401(const struct preflight_observed *o, const char *what,
+	       struct preflight_item *it)
+{
+	for (size_t i = 0; i < o->other_region_count; i++) {
+		if (!classify_is_2xx(status_of(&o->other_regions[i])))
+			continue;
+		char upper[8];
+		region_upper(o->other_region_names[i], upper, sizeof(upper));
+		preflight_set(it, PREFLIGHT_FAIL, "GET /me: %s; the %s host (%s) accepts"
+			      " this token: it belongs to a workspace in region %s",
+			      what, upper, o->other_region_urls[i], upper);
+		preflight_advise(it, "set region = %s (or api_url = %s): a token is"
+				 " valid only on its workspace's regional host, so"
+				 " rotating it would not help", o->other_region_names[i],
+				 o->other_region_urls[i]);
+		return;
+	}
+	preflight_set(it, PREFLIGHT_FAIL, "GET /me: %s", what);
+	if (o->other_region_count == PREFLIGHT_OTHER_REGIONS &&
+	    status_of(&o->other_regions[0]) == 401 &&
+	    status_of(&o->other_regions[1]) == 401) {
+		char a[8], b[8];
+		region_upper(o->other_region_names[0], a, sizeof(a));
+		region_upper(o->other_region_names[1], b, sizeof(b));
+		char *ev = xasprintf("%s (the %s and %s hosts refuse it too)",
+				     it->evidence, a, b);
+		free(it->evidence);
+		it->evidence = ev;
+	}
+	preflight_advise(it, "the token is invalid, revoked or expired: rotate it"
+			 " in " DEVHUB " and install the new one (token_file,"
+			 " then SIGHUP)");
+}
+
 void
 preflight_judge_auth(const struct settings *s, const struct preflight_observed *o,
 		     struct preflight_item *it)
@@ -135,10 +187,7 @@ preflight_judge_auth(const struct settings *s, const struct preflight_observed *
 	}
 	switch (status) {
 	case 401:
-		preflight_set(it, PREFLIGHT_FAIL, "GET /me: %s", what);
-		preflight_advise(it, "the token is invalid, revoked or expired: rotate it"
-				 " in " DEVHUB " and install the new one (token_file,"
-				 " then SIGHUP)");
+		judge_auth_401(o, what, it);
 		return;
 	case 403:
 		preflight_set(it, PREFLIGHT_FAIL, "GET /me: %s", what);

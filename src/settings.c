@@ -184,6 +184,15 @@ settings_region_of_url(const char *api_url)
 	return NULL;
 }
 
+const char *
+settings_region_at(size_t i, const char **url)
+{
+	if (i >= sizeof(regions) / sizeof(regions[0]) - 1)
+		return NULL;
+	*url = region_urls[regions[i].value];
+	return regions[i].name;
+}
+
 /* In the order of config/intercom-healthd.conf, the man page and --help. */
 static const struct setting_def settings_table[] = {
 	{ "token_file", "--token-file", "INTERCOM_HEALTHD_TOKEN_FILE",

@@ -124,6 +124,24 @@ START_TEST(auth_region_and_version)
 	ck_assert_ptr_nonnull(strstr(It.advice, "rotate"));
 	expect(preflight_judge_region, PREFLIGHT_SKIP, "needs a 2xx");
 
+	/* The other regional hosts, asked after that 401: one accepting
+	 * the token makes it a region mistake; all refusing, a bad token. */
+	O->other_region_count = 2;
+	O->other_region_names[0] = "eu";
+	O->other_region_urls[0] = "https://api.eu.intercom.io";
+	O->other_region_names[1] = "au";
+	O->other_region_urls[1] = "https://api.au.intercom.io";
+	answer(&O->other_regions[0], 200, "{}");
+	answer(&O->other_regions[1], 401, "{}");
+	expect(preflight_judge_auth, PREFLIGHT_FAIL, "the EU host"
+	       " (https://api.eu.intercom.io) accepts this token");
+	ck_assert_ptr_nonnull(strstr(It.advice, "region = eu"));
+	ck_assert_ptr_null(strstr(It.advice, "rotate"));
+	answer(&O->other_regions[0], 401, "{}");
+	expect(preflight_judge_auth, PREFLIGHT_FAIL, "(the EU and AU hosts refuse it too)");
+	ck_assert_ptr_nonnull(strstr(It.advice, "rotate"));
+	O->other_region_count = 0;
+
 	answer(&O->me, 400, "{\"type\":\"error.list\",\"errors\":[{\"code\":"
 	       "\"intercom_version_invalid\",\"message\":\"bad version\"}]}");
 	expect(preflight_judge_api_version, PREFLIGHT_FAIL, "intercom_version_invalid");

@@ -580,6 +580,92 @@ START_TEST(tls_expiring_soon)
 }
 END_TEST
 
+/*
+ * preflight against api_url with connect_to sending Intercom's three hosts
+ * to the stand-in (TLS verifying each name: the test certificate has
+ * them); returns the parsed JSON, asserting the exit status.
+ */
+static cJSON *
+preflight_regional(const char *api_url, int want_status)
+{
+	const char *bin = getenv("HEALTHD_BIN");
+	char api[128], ca[600], status[200], url[100], connect[400];
+	int p = harness_fake.https_port;
+	snprintf(api, sizeof(api), "--api-url=%s", api_url);
+	snprintf(ca, sizeof(ca), "--ca-file=%s", harness_fake.ca_file);
+	fake_url(&harness_fake, "/api/v2/status.json", url, sizeof(url));
+	snprintf(status, sizeof(status), "--status-url=%s", url);
+	snprintf(connect, sizeof(connect), "--connect-to=api.intercom.io:443:127.0.0.1:%d,"
+		 "api.eu.intercom.io:443:127.0.0.1:%d,api.au.intercom.io:443:127.0.0.1:%d",
+		 p, p, p);
+	const char *argv[] = { bin, "preflight", api, ca, status, connect,
+			       "--format=json", NULL };
+	const char *env[] = { "INTERCOM_ACCESS_TOKEN=" TEST_TOKEN, NULL };
+	char *out;
+	int rc = run_command(argv, env, &out);
+	assert_clean(out);
+	ck_assert_msg(rc == want_status, "exit %d, not %d: %s", rc, want_status, out);
+	cJSON *doc = cJSON_Parse(out);
+	ck_assert_msg(doc, "not JSON: %s", out);
+	free(out);
+	return doc;
+}
+
+static const char *
+advice_of(cJSON *doc, const char *id)
+{
+	const char *advice = json_str(item(doc, id), "advice");
+	ck_assert_ptr_nonnull(advice);
+	return advice;
+}
+
+/* A 401 from the US host for a token of an EU workspace is a region
+ * mistake, not a token to rotate: the other regional hosts are asked. */
+START_TEST(region_diagnosis)
+{
+	fake_set(&harness_fake, "token_hosts=api.eu.intercom.io");
+	cJSON *doc = preflight_regional("https://api.intercom.io", 1);
+	expect(doc, "auth", "FAIL", "401: Access Token Invalid; the EU host"
+	       " (https://api.eu.intercom.io) accepts this token");
+	const char *advice = advice_of(doc, "auth");
+	ck_assert_msg(strstr(advice, "region = eu") && !strstr(advice, "rotate"), "%s",
+		      advice);
+	cJSON_Delete(doc);
+
+	/* From the AU host, the US one can be the right one. */
+	fake_set(&harness_fake, "token_hosts=api.intercom.io");
+	doc = preflight_regional("https://api.au.intercom.io", 1);
+	expect(doc, "auth", "FAIL", "the US host (https://api.intercom.io) accepts");
+	ck_assert_ptr_nonnull(strstr(advice_of(doc, "auth"), "region = us"));
+	cJSON_Delete(doc);
+
+	/* Refused everywhere: a token to rotate after all. */
+	fake_set(&harness_fake, "token_hosts=nowhere.test");
+	doc = preflight_regional("https://api.eu.intercom.io", 1);
+	expect(doc, "auth", "FAIL", "(the US and AU hosts refuse it too)");
+	ck_assert_ptr_nonnull(strstr(advice_of(doc, "auth"), "rotate"));
+	cJSON_Delete(doc);
+
+	/* An api_url that is not Intercom's (a proxy, this stand-in by
+	 * address): no other host is asked, whatever connect_to says. */
+	fake_set(&harness_fake, "token_hosts=api.eu.intercom.io");
+	char url[100];
+	fake_url(&harness_fake, "", url, sizeof(url));
+	doc = preflight_regional(url, 1);
+	expect(doc, "auth", "FAIL", "401");
+	const char *ev = json_str(item(doc, "auth"), "evidence");
+	ck_assert_msg(!strstr(ev, "host"), "other hosts asked: %s", ev);
+	ck_assert_ptr_nonnull(strstr(advice_of(doc, "auth"), "rotate"));
+	cJSON_Delete(doc);
+	fake_set(&harness_fake, "token_hosts=");
+
+	/* With the right region, connect_to reaches it and all is well. */
+	doc = preflight_regional("https://api.intercom.io", 0);
+	expect(doc, "auth", "PASS", "abc123de");
+	cJSON_Delete(doc);
+}
+END_TEST
+
 /* `check` as a monitoring plugin: the guidelines' flags, ordered
  * perfdata thresholds, UNKNOWN on stdout for usage errors. */
 START_TEST(check_plugin_flags)
@@ -650,6 +736,7 @@ main(void)
 		{ "text and junit", text_and_junit },
 		{ "usage errors", usage_errors_exit_2 },
 		{ "check plugin flags", check_plugin_flags },
+		{ "region diagnosis", region_diagnosis },
 	};
 	return harness_run("preflight", cases, sizeof(cases) / sizeof(cases[0]));
 }
