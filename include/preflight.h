@@ -9,7 +9,7 @@
  * request bounded by `timeout` and the whole run by PREFLIGHT_BUDGET
  * timeouts, so a hanging API cannot hang the checklist; the token scan
  * runs while the requests are in flight. Items, ids and exit codes are
- * the contract's (INTERFACE.md, `preflight`). The items are one table in
+ * the contract's (README, Preflight). The items are one table in
  * preflight.c: id, what to start, how to judge (preflight_items.h).
  */
 
