@@ -386,6 +386,16 @@ START_TEST(webhook_down)
 	doc = preflight_json(args2, 1);
 	expect(doc, "webhook_reachable", "FAIL", "503");
 	cJSON_Delete(doc);
+
+	/* A receiver redirecting everything neither takes a delivery nor
+	 * refuses a forged one. */
+	fake_set(&harness_fake, "webhook_code=307");
+	doc = preflight_json(args2, 1);
+	expect(doc, "webhook_signature", "FAIL", "wrong signature -> 307");
+	expect(doc, "webhook_signature", "FAIL", "; redirects instead of verifying");
+	const char *ev = json_str(item(doc, "webhook_signature"), "evidence");
+	ck_assert_msg(!strstr(ev, "ACCEPTED"), "%s", ev);
+	cJSON_Delete(doc);
 	close(fd);
 }
 END_TEST
