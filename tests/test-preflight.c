@@ -728,6 +728,19 @@ START_TEST(check_plugin_flags)
 		assert_clean(out);
 		free(out);
 	}
+
+	/* connect_to reaches Intercom's host name at the stand-in, TLS
+	 * verifying that name. */
+	char connect[120];
+	snprintf(connect, sizeof(connect), "--connect-to=api.intercom.io:443:127.0.0.1:%d",
+		 harness_fake.https_port);
+	const char *argv[] = { bin, "check", "--api-url=https://api.intercom.io", ca,
+			       connect, NULL };
+	char *out;
+	int rc = run_command(argv, env, &out);
+	ck_assert_msg(rc == 0 && strstr(out, "INTERCOM OK - 200"), "exit %d: %s", rc, out);
+	assert_clean(out);
+	free(out);
 }
 END_TEST
 
