@@ -59,6 +59,8 @@ enum {
 	F_URL_PATH = 1 << 4,
 	/* Comma-separated; each item is checked. */
 	F_LIST = 1 << 5,
+	/* curl CONNECT_TO entries: HOST:PORT:CONNECT-HOST:CONNECT-PORT. */
+	F_CONNECT_TO = 1 << 6,
 };
 
 /*

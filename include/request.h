@@ -37,6 +37,9 @@ struct request {
 	char *secret;
 	/* request_init_post()'s body, owned: curl reads it while sending. */
 	char *post_body;
+	/* request_connect_to()'s entries, owned: curl reads them, without a
+	 * copy, for as long as the handle lives. */
+	struct curl_slist *connect_to;
 };
 
 /*
@@ -82,6 +85,14 @@ void request_init_post(struct request *req, const char *url,
  * the chain per handshake; off by default.
  */
 void request_want_certinfo(struct request *req);
+
+/*
+ * Points req at other addresses for some hosts: connect_to is the
+ * connect_to setting (comma-separated HOST:PORT:CONNECT-HOST:CONNECT-PORT,
+ * checked by the settings loader), NULL for none. TLS still verifies the
+ * host named in the URL. Once per request; request_init_api*() call it.
+ */
+void request_connect_to(struct request *req, const char *connect_to);
 
 /* Prepares req for a plain GET (head false) or HEAD (head true) of url. */
 void request_init_plain(struct request *req, const char *url, bool head,

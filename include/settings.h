@@ -54,6 +54,10 @@ struct settings {
 	char *api_version;      /* Intercom-Version header value */
 	char *probe_path;       /* starts with '/' */
 	char *ca_file;          /* extra CA bundle, or NULL */
+	/* curl CONNECT_TO entries, comma-separated
+	 * HOST:PORT:CONNECT-HOST:CONNECT-PORT, or NULL: where a host is
+	 * really reached (TLS still verifies the named host). */
+	char *connect_to;
 
 	char *listen;           /* as given, e.g. "127.0.0.1:9180" */
 	char *listen_host;      /* "127.0.0.1", "::1", "0.0.0.0", ... (no brackets) */
@@ -131,6 +135,10 @@ bool settings_parse_duration(const char *text, int64_t *ms);
 /* The region ("us", "eu", "au") whose Intercom API api_url is, compared
  * without case; NULL for any other host (a proxy, a stand-in). */
 const char *settings_region_of_url(const char *api_url);
+
+/* The i-th of Intercom's regions ("us", "eu", "au") with its API URL in
+ * *url; NULL (and *url untouched) past the last. */
+const char *settings_region_at(size_t i, const char **url);
 
 /* Parses true/false, yes/no, on/off, 1/0 (case-insensitive). */
 bool settings_parse_bool(const char *text, bool *out);

@@ -15,12 +15,17 @@
  *   8 KiB) and files over TOKEN_SCAN_FILE_MAX;
  * - symbolic links are never followed: one leading out of the tree would
  *   scan someone else's files (or loop), one inside it names a file the
- *   walk reaches anyway. Those leading out are counted for the evidence.
+ *   walk reaches anyway. Those leading out, and loops (a link to itself,
+ *   or to a directory above it), are counted for the evidence;
+ * - directories deeper than TOKEN_SCAN_DEPTH_MAX are counted, not read.
  * A hit is reported as path:line with the token masked: its first
  * TOKEN_SCAN_SHOWN characters then "…". A token is never kept whole.
  */
 
 #define TOKEN_SCAN_FILE_MAX (1024 * 1024)
+/* Directories nested deeper are counted, not read: real trees are far
+ * shallower, and the walk's recursion stays bounded. */
+#define TOKEN_SCAN_DEPTH_MAX 64
 /* Enough hits to act on; a tree with more has a bigger problem. */
 #define TOKEN_SCAN_HITS_MAX 100
 /* A bound on the walk: a scan of / by mistake ends, and says so. */
@@ -48,6 +53,8 @@ struct token_scan {
 	size_t skipped_binary;
 	size_t skipped_large;
 	size_t skipped_links_out; /* symlinks leading out of the tree */
+	size_t skipped_link_loops; /* symlinks to themselves or an ancestor */
+	size_t skipped_deep;    /* directories beyond TOKEN_SCAN_DEPTH_MAX */
 	size_t unreadable;      /* files or directories that could not be opened */
 	bool files_truncated;   /* stopped at TOKEN_SCAN_FILES_MAX */
 	bool time_truncated;    /* stopped at the deadline */

@@ -834,6 +834,59 @@ is_url_path(const struct loader_row *d, const char *v)
 	}
 }
 
+/* A port of a CONNECT_TO entry: empty (any) or 1-65535. */
+static bool
+is_port_or_empty(const char *p, size_t len)
+{
+	if (len == 0)
+		return true;
+	if (len > 5 || strspn(p, "0123456789") < len)
+		return false;
+	long v = strtol(p, NULL, 10);
+	return v >= 1 && v <= 65535;
+}
+
+/* One HOST:PORT:CONNECT-HOST:CONNECT-PORT entry, as curl reads it: any
+ * part but the colons may be empty (any host or port; no change), and
+ * CONNECT-HOST may be a [v6] address. */
+static bool
+is_connect_to_entry(const char *e, size_t len)
+{
+	const char *end = e + len;
+	const char *c1 = memchr(e, ':', len);
+	if (!c1)
+		return false;
+	const char *c2 = memchr(c1 + 1, ':', (size_t)(end - c1 - 1));
+	if (!c2 || !is_port_or_empty(c1 + 1, (size_t)(c2 - c1 - 1)))
+		return false;
+	const char *host = c2 + 1, *c3;
+	if (host < end && *host == '[') {
+		const char *close = memchr(host, ']', (size_t)(end - host));
+		if (!close || close + 1 >= end || close[1] != ':')
+			return false;
+		c3 = close + 1;
+	} else {
+		c3 = memchr(host, ':', (size_t)(end - host));
+		if (!c3)
+			return false;
+	}
+	return is_port_or_empty(c3 + 1, (size_t)(end - c3 - 1));
+}
+
+/* Is every comma-separated item a CONNECT_TO entry? */
+static bool
+is_connect_to(const char *v)
+{
+	for (const char *item = v;;) {
+		size_t len = strcspn(item, ",");
+		if (!is_connect_to_entry(item, len))
+			return false;
+		if (!item[len])
+			return true;
+		item += len + 1;
+	}
+}
+
 /* A header value or a URL path goes out as it is: visible ASCII only. */
 static int
 parse_text_row(struct loader *ld, const struct loader_row *d, const char *v,
@@ -849,6 +902,10 @@ parse_text_row(struct loader *ld, const struct loader_row *d, const char *v,
 	else if ((d->flags & F_URL_PATH) && !is_url_path(d, v))
 		rc = loader_fail(ld, "%s: %s (from %s)%s must start with '/'", d->key, q, src,
 			  (d->flags & F_LIST) ? ": each comma-separated path" : "");
+	else if ((d->flags & F_CONNECT_TO) && !is_connect_to(v))
+		rc = loader_fail(ld, "%s: invalid value %s (from %s): use comma-separated"
+			  " HOST:PORT:CONNECT-HOST:CONNECT-PORT entries, e.g."
+			  " api.intercom.io:443:10.0.0.5:443", d->key, q, src);
 	else
 		*out = xstrdup(v);
 	free(q);

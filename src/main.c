@@ -303,6 +303,11 @@ main(int argc, char **argv)
 			check_cmd_args_free(check_argv);
 			return 0;
 		}
+		if (check_opts.help) {
+			check_cmd_usage(stdout);
+			check_cmd_args_free(check_argv);
+			return 0;
+		}
 	}
 	if (has_flag(argc - first, argv + first, "--help") ||
 	    has_flag(argc - first, argv + first, "-h")) {

@@ -1,5 +1,4 @@
 #include <pthread.h>
-#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -21,84 +20,21 @@
 /* A key that is not the client secret, for the forged notification. */
 #define WRONG_KEY "intercom-healthd preflight: not the client secret"
 
-static const char *const id_names[PREFLIGHT_ITEM_COUNT] = {
-	[PREFLIGHT_AUTH] = "auth",
-	[PREFLIGHT_REGION] = "region",
-	[PREFLIGHT_API_VERSION] = "api_version",
-	[PREFLIGHT_RATE_LIMIT] = "rate_limit",
-	[PREFLIGHT_LATENCY] = "latency",
-	[PREFLIGHT_TLS] = "tls",
-	[PREFLIGHT_CLOCK] = "clock",
-	[PREFLIGHT_STATUS_PAGE] = "status_page",
-	[PREFLIGHT_WEBHOOK_REACHABLE] = "webhook_reachable",
-	[PREFLIGHT_WEBHOOK_SIGNATURE] = "webhook_signature",
-	[PREFLIGHT_TOKEN_LEAK] = "token_leak",
-	[PREFLIGHT_HEALTH_ENDPOINT] = "health_endpoint",
-	[PREFLIGHT_SCOPES] = "scopes",
-};
-
-const char *
-preflight_id_name(enum preflight_id id)
-{
-	return id < PREFLIGHT_ITEM_COUNT ? id_names[id] : "?";
-}
-
-const char *
-preflight_result_name(enum preflight_result result)
-{
-	static const char *const names[] = { "PASS", "WARN", "FAIL", "SKIP" };
-	return result <= PREFLIGHT_SKIP ? names[result] : "?";
-}
-
-void
-preflight_set(struct preflight_item *item, enum preflight_result result,
-	      const char *fmt, ...)
-{
-	va_list ap;
-	va_start(ap, fmt);
-	char *text = xvasprintf(fmt, ap);
-	va_end(ap);
-	free(item->evidence);
-	item->evidence = text;
-	item->result = result;
-	free(item->advice);
-	item->advice = NULL;
-}
-
-void
-preflight_advise(struct preflight_item *item, const char *fmt, ...)
-{
-	va_list ap;
-	va_start(ap, fmt);
-	char *text = xvasprintf(fmt, ap);
-	va_end(ap);
-	free(item->advice);
-	item->advice = text;
-}
-
-int
-preflight_exit_status(const struct preflight_report *report, bool strict)
-{
-	for (size_t i = 0; i < PREFLIGHT_ITEM_COUNT; i++) {
-		enum preflight_result r = report->items[i].result;
-		if (r == PREFLIGHT_FAIL || (strict && r == PREFLIGHT_WARN))
-			return 1;
-	}
-	return 0;
-}
-
-void
-preflight_report_finish(struct preflight_report *report)
-{
-	for (size_t i = 0; i < PREFLIGHT_ITEM_COUNT; i++) {
-		free(report->items[i].evidence);
-		free(report->items[i].advice);
-	}
-	free(report->target);
-	memset(report, 0, sizeof(*report));
-}
-
 /* ---- the run ---- */
+
+/*
+ * The token scan runs beside the network items: on the thread that drives
+ * curl, a large tree would stall every transfer past its timeout and fail
+ * them all. Both stop at the run's deadline.
+ */
+struct scan_job {
+	const char *dir;
+	int64_t deadline_mono_ms;
+	int rc;
+	bool running;
+	pthread_t thread;
+	struct token_scan scan;
+};
 
 struct runner {
 	const struct settings *s;
@@ -106,9 +42,13 @@ struct runner {
 	CURLM *multi;
 	struct preflight_observed o;
 	struct preflight_call latency;  /* the sample in flight */
-	bool latency_done;
+	/* Every call the run started, once each: the one list that the
+	 * deadline abandons and the end releases. */
+	struct preflight_call **calls;
+	size_t n_calls, calls_cap;
 	size_t in_flight;
 	int64_t deadline_mono_ms;
+	struct scan_job scan;
 };
 
 /* Which check_json a call's request_complete() gets: the API's answers
@@ -120,12 +60,47 @@ wants_json(const struct runner *run, const struct preflight_call *c)
 }
 
 static void
+list_call(struct runner *run, struct preflight_call *c)
+{
+	for (size_t i = 0; i < run->n_calls; i++)
+		if (run->calls[i] == c)
+			return;         /* the latency call, started again */
+	if (run->n_calls == run->calls_cap) {
+		run->calls_cap = run->calls_cap ? 2 * run->calls_cap : 16;
+		run->calls = xrealloc(run->calls, run->calls_cap * sizeof(*run->calls));
+	}
+	run->calls[run->n_calls++] = c;
+}
+
+/* c->req is made: put it on the multi handle and the run's list. */
+static void
 start(struct runner *run, struct preflight_call *c)
 {
 	c->ran = true;
+	list_call(run, c);
+	request_connect_to(&c->req, run->s->connect_to);
 	curl_easy_setopt(c->req.easy, CURLOPT_PRIVATE, c);
 	request_start(&c->req, run->multi);
 	run->in_flight++;
+}
+
+static void
+start_plain(struct runner *run, struct preflight_call *c, const char *url,
+	    bool head)
+{
+	request_init_plain(&c->req, url, head, run->s->timeout_ms, &run->ca);
+	start(run, c);
+}
+
+/* ---- what each item starts (NULL in the table: it reads another's) ---- */
+
+static void
+start_me(struct runner *run)
+{
+	const struct settings *s = run->s;
+	request_init_api_path(&run->o.me.req, s, s->token, "/me", &run->ca);
+	request_want_certinfo(&run->o.me.req);
+	start(run, &run->o.me);
 }
 
 static void
@@ -134,6 +109,20 @@ start_latency_sample(struct runner *run)
 	const struct settings *s = run->s;
 	request_init_api(&run->latency.req, s, s->token, &run->ca);
 	start(run, &run->latency);
+}
+
+static void
+start_status(struct runner *run)
+{
+	if (run->s->status_url)
+		start_plain(run, &run->o.status, run->s->status_url, false);
+}
+
+static void
+start_webhook_head(struct runner *run)
+{
+	if (run->s->webhook_url)
+		start_plain(run, &run->o.webhook_head, run->s->webhook_url, true);
 }
 
 /*
@@ -185,6 +174,8 @@ static void
 start_webhook_posts(struct runner *run)
 {
 	const struct settings *s = run->s;
+	if (!s->webhook_url || !s->webhook_secret)
+		return;
 	char *body = ping_notification();
 	size_t len = strlen(body);
 	char good[SIGNATURE_HUB_SIZE], bad[SIGNATURE_HUB_SIZE];
@@ -206,6 +197,35 @@ start_webhook_posts(struct runner *run)
 	free(body);
 }
 
+static void *
+scan_thread(void *data)
+{
+	struct scan_job *job = data;
+	job->rc = token_scan_dir(job->dir, job->deadline_mono_ms, &job->scan);
+	return NULL;
+}
+
+static void
+start_scan(struct runner *run)
+{
+	struct scan_job *job = &run->scan;
+	if (!run->s->scan_dir)
+		return;
+	job->dir = run->s->scan_dir;
+	job->deadline_mono_ms = run->deadline_mono_ms;
+	int e = pthread_create(&job->thread, NULL, scan_thread, job);
+	if (e != 0)
+		job->rc = -e;
+	job->running = e == 0;
+}
+
+static void
+start_health(struct runner *run)
+{
+	if (run->s->health_url)
+		start_plain(run, &run->o.health, run->s->health_url, false);
+}
+
 /* Splits required_paths at commas into o->scope_paths and starts a GET
  * of each. */
 static void
@@ -213,6 +233,8 @@ start_scopes(struct runner *run)
 {
 	const struct settings *s = run->s;
 	struct preflight_observed *o = &run->o;
+	if (!s->required_paths)
+		return;
 	size_t n = 1;
 	for (const char *p = s->required_paths; *p; p++)
 		n += *p == ',';
@@ -235,35 +257,43 @@ start_scopes(struct runner *run)
 	}
 }
 
+/*
+ * The checklist, in the contract's order, which is the order of every
+ * output. An item is its row: what it starts (its start function makes
+ * the calls it needs with start(), or a thread it joins in end_scan();
+ * NULL when it judges another item's call) and its judge. masks_tokens:
+ * its evidence shows tokens masked to the prefix every token shares, so
+ * the token's redaction pass (which would read "(redacted)" for most of
+ * them) leaves it out.
+ */
+static const struct item_row {
+	const char *id;
+	void (*start)(struct runner *run);
+	preflight_judge_fn *judge;
+	bool masks_tokens;
+} items[] = {
+	{ "auth", start_me, preflight_judge_auth, false },
+	{ "region", NULL, preflight_judge_region, false },
+	{ "api_version", NULL, preflight_judge_api_version, false },
+	{ "rate_limit", NULL, preflight_judge_rate_limit, false },
+	{ "latency", start_latency_sample, preflight_judge_latency, false },
+	{ "tls", NULL, preflight_judge_tls, false },
+	{ "clock", NULL, preflight_judge_clock, false },
+	{ "status_page", start_status, preflight_judge_status_page, false },
+	{ "webhook_reachable", start_webhook_head, preflight_judge_webhook_reachable, false },
+	{ "webhook_signature", start_webhook_posts, preflight_judge_webhook_signature, false },
+	{ "token_leak", start_scan, preflight_judge_token_leak, true },
+	{ "health_endpoint", start_health, preflight_judge_health_endpoint, false },
+	{ "scopes", start_scopes, preflight_judge_scopes, false },
+};
+#define ITEM_COUNT (sizeof(items) / sizeof(items[0]))
+
 static void
 start_all(struct runner *run)
 {
-	const struct settings *s = run->s;
-	struct preflight_observed *o = &run->o;
-
-	request_init_api_path(&o->me.req, s, s->token, "/me", &run->ca);
-	request_want_certinfo(&o->me.req);
-	start(run, &o->me);
-	start_latency_sample(run);
-	if (s->status_url) {
-		request_init_plain(&o->status.req, s->status_url, false,
-				   s->timeout_ms, &run->ca);
-		start(run, &o->status);
-	}
-	if (s->webhook_url) {
-		request_init_plain(&o->webhook_head.req, s->webhook_url, true,
-				   s->timeout_ms, &run->ca);
-		start(run, &o->webhook_head);
-		if (s->webhook_secret)
-			start_webhook_posts(run);
-	}
-	if (s->health_url) {
-		request_init_plain(&o->health.req, s->health_url, false,
-				   s->timeout_ms, &run->ca);
-		start(run, &o->health);
-	}
-	if (s->required_paths)
-		start_scopes(run);
+	for (size_t i = 0; i < ITEM_COUNT; i++)
+		if (items[i].start)
+			items[i].start(run);
 }
 
 /* A latency sample finished: keep it, and start the next while the
@@ -284,8 +314,38 @@ latency_sample_done(struct runner *run)
 	int64_t left = run->deadline_mono_ms - clock_mono_ms();
 	if (taken < PREFLIGHT_LATENCY_SAMPLES && left > run->s->timeout_ms)
 		start_latency_sample(run);
-	else
-		run->latency_done = true;
+}
+
+/*
+ * /me answered 401 on one of Intercom's regional hosts: ask the other two
+ * once with the same token, as a token of another region's workspace gets
+ * exactly that answer. Only Intercom's own hosts, from settings' table:
+ * the token goes nowhere else.
+ */
+static void
+start_other_regions(struct runner *run)
+{
+	const struct settings *s = run->s;
+	struct preflight_observed *o = &run->o;
+	const char *in_use = settings_region_of_url(s->api_url);
+	const char *name, *url;
+	if (!in_use || o->me.req.result.http_status != 401)
+		return;
+	for (size_t i = 0; (name = settings_region_at(i, &url)); i++) {
+		if (strcmp(name, in_use) == 0 ||
+		    o->other_region_count == PREFLIGHT_OTHER_REGIONS)
+			continue;
+		/* The same request but for its host: a copy of the settings
+		 * with that api_url, read only while the request is made. */
+		struct settings there = *s;
+		there.api_url = (char *)url;
+		struct preflight_call *c = &o->other_regions[o->other_region_count];
+		request_init_api_path(&c->req, &there, s->token, "/me", &run->ca);
+		o->other_region_names[o->other_region_count] = name;
+		o->other_region_urls[o->other_region_count] = url;
+		o->other_region_count++;
+		start(run, c);
+	}
 }
 
 static void
@@ -296,6 +356,8 @@ finish(struct runner *run, struct preflight_call *c, CURLcode code)
 	request_complete(&c->req, code, wants_json(run, c));
 	if (c == &run->latency)
 		latency_sample_done(run);
+	else if (c == &run->o.me && code == CURLE_OK)
+		start_other_regions(run);
 }
 
 static void
@@ -328,20 +390,9 @@ abandon(struct runner *run, struct preflight_call *c, int64_t budget_ms)
 static void
 abandon_all(struct runner *run, int64_t budget_ms)
 {
-	struct preflight_observed *o = &run->o;
-	struct preflight_call *calls[] = {
-		&o->me, &o->status, &o->webhook_head, &o->signed_post,
-		&o->forged_post, &o->unsigned_post, &o->health,
-	};
-	for (size_t i = 0; i < sizeof(calls) / sizeof(calls[0]); i++)
-		abandon(run, calls[i], budget_ms);
-	for (size_t i = 0; i < o->scope_count; i++)
-		abandon(run, &o->scopes[i], budget_ms);
-	if (!run->latency_done && run->latency.req.easy) {
-		run->deadline_mono_ms = 0;      /* no further samples */
-		abandon(run, &run->latency, budget_ms);
-	}
-	run->latency_done = true;
+	run->deadline_mono_ms = 0;      /* no further latency samples */
+	for (size_t i = 0; i < run->n_calls; i++)
+		abandon(run, run->calls[i], budget_ms);
 }
 
 static void
@@ -363,20 +414,30 @@ run_loop(struct runner *run, int64_t budget_ms)
 	}
 }
 
+/* The scan thread stops at the deadline too: wait for it, and hand its
+ * findings to the judges. */
+static void
+end_scan(struct runner *run)
+{
+	struct scan_job *job = &run->scan;
+	if (job->running)
+		pthread_join(job->thread, NULL);
+	if (run->s->scan_dir) {
+		run->o.scanned = true;
+		run->o.scan_rc = job->rc;
+		run->o.scan = job->scan;
+	}
+}
+
 static void
 release(struct runner *run)
 {
 	struct preflight_observed *o = &run->o;
-	struct preflight_call *calls[] = {
-		&o->me, &o->status, &o->webhook_head, &o->signed_post,
-		&o->forged_post, &o->unsigned_post, &o->health, &run->latency,
-	};
-	for (size_t i = 0; i < sizeof(calls) / sizeof(calls[0]); i++)
-		request_cleanup(&calls[i]->req);
-	for (size_t i = 0; i < o->scope_count; i++) {
-		request_cleanup(&o->scopes[i].req);
+	for (size_t i = 0; i < run->n_calls; i++)
+		request_cleanup(&run->calls[i]->req);
+	free(run->calls);
+	for (size_t i = 0; i < o->scope_count; i++)
 		free(o->scope_paths[i]);
-	}
 	free(o->scopes);
 	free(o->scope_paths);
 	token_scan_finish(&o->scan);
@@ -397,39 +458,30 @@ release(struct runner *run)
 static void
 redact_report(const struct settings *s, struct preflight_report *report)
 {
-	for (size_t i = 0; i < PREFLIGHT_ITEM_COUNT; i++) {
+	for (size_t i = 0; i < report->n_items; i++) {
 		struct preflight_item *it = &report->items[i];
 		secret_redact_alloc(&it->evidence, s->webhook_secret);
-		if (i != PREFLIGHT_TOKEN_LEAK)
+		if (!items[i].masks_tokens)
 			secret_redact_alloc(&it->evidence, s->token);
 	}
 }
 
-/*
- * The token scan runs beside the network items: on the thread that drives
- * curl, a large tree would stall every transfer past its timeout and fail
- * them all. Both stop at the run's deadline.
- */
-struct scan_job {
-	const char *dir;
-	int64_t deadline_mono_ms;
-	int rc;
-	struct token_scan scan;
-};
-
-static void *
-scan_thread(void *data)
+static void
+judge_all(const struct settings *s, const struct preflight_observed *o,
+	  struct preflight_report *report)
 {
-	struct scan_job *job = data;
-	job->rc = token_scan_dir(job->dir, job->deadline_mono_ms, &job->scan);
-	return NULL;
+	preflight_report_init(report, ITEM_COUNT);
+	for (size_t i = 0; i < ITEM_COUNT; i++) {
+		report->items[i].id = items[i].id;
+		items[i].judge(s, o, &report->items[i]);
+	}
 }
 
 int
 preflight_run(const struct settings *s)
 {
 	struct runner run = { .s = s };
-	struct preflight_report report = { .duration_ms = 0 };
+	struct preflight_report report;
 	char *err = NULL;
 	int64_t started = clock_mono_ms();
 	int64_t budget_ms = PREFLIGHT_BUDGET * s->timeout_ms;
@@ -444,33 +496,15 @@ preflight_run(const struct settings *s)
 		mem_oom();
 	run.deadline_mono_ms = started + budget_ms;
 
-	struct scan_job job = {
-		.dir = s->scan_dir,
-		.deadline_mono_ms = run.deadline_mono_ms,
-	};
-	pthread_t scanner;
-	bool scanning = false;
-	if (s->scan_dir) {
-		int e = pthread_create(&scanner, NULL, scan_thread, &job);
-		if (e != 0)
-			job.rc = -e;
-		scanning = e == 0;
-	}
 	start_all(&run);
 	run_loop(&run, budget_ms);
-	if (scanning)
-		pthread_join(scanner, NULL);
-	if (s->scan_dir) {
-		run.o.scanned = true;
-		run.o.scan_rc = job.rc;
-		run.o.scan = job.scan;
-	}
+	end_scan(&run);
 	run.o.now_s = clock_real_ms() / 1000;
 
+	judge_all(s, &run.o, &report);
 	report.target = xasprintf("%s (region %s, Intercom-Version %s, timeout %lld ms)",
 				  s->api_url, s->region, s->api_version,
 				  (long long)s->timeout_ms);
-	preflight_items_judge(s, &run.o, &report);
 	redact_report(s, &report);
 	report.duration_ms = clock_mono_ms() - started;
 	release(&run);

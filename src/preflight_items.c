@@ -86,16 +86,78 @@ outcome(const struct preflight_call *c, char *out, size_t size)
 
 /* ---- the API: auth, region, api_version, rate_limit, tls, clock ---- */
 
+/* app.region of /me's answer into region ("" when none). */
 static void
-judge_auth(const struct settings *s, const struct preflight_observed *o,
-	   struct preflight_item *it, char *region, size_t region_size)
+me_region(const struct settings *s, const struct preflight_observed *o,
+	  char *region, size_t size)
+{
+	cJSON *doc = parse_body(&o->me.req);
+	const cJSON *app = cJSON_GetObjectItemCaseSensitive(doc, "app");
+	json_string(app, "region", s->token, region, size);
+	cJSON_Delete(doc);
+}
+
+/* Upper-case copy of a region name ("eu" -> "EU") into out. */
+static void
+region_upper(const char *name, char *out, size_t size)
+{
+	size_t i = 0;
+	for (; name[i] && i + 1 < size; i++)
+		out[i] = (char)(name[i] >= 'a' && name[i] <= 'z' ? name[i] - 'a' + 'A' :
+				name[i]);
+	out[i] = '\0';
+}
+
+/*
+ * 401 from /me. When the other regional hosts were asked (the runner does
+ * so on a 401 from one of Intercom's hosts) and one accepts the token,
+ * the token is fine and the host is wrong: rotating it would change
+ * nothing, so the advice is the region.
+ */
+static void
+judge_auth_401(const struct preflight_observed *o, const char *what,
+	       struct preflight_item *it)
+{
+	for (size_t i = 0; i < o->other_region_count; i++) {
+		if (!classify_is_2xx(status_of(&o->other_regions[i])))
+			continue;
+		char upper[8];
+		region_upper(o->other_region_names[i], upper, sizeof(upper));
+		preflight_set(it, PREFLIGHT_FAIL, "GET /me: %s; the %s host (%s) accepts"
+			      " this token: it belongs to a workspace in region %s",
+			      what, upper, o->other_region_urls[i], upper);
+		preflight_advise(it, "set region = %s (or api_url = %s): a token is"
+				 " valid only on its workspace's regional host, so"
+				 " rotating it would not help", o->other_region_names[i],
+				 o->other_region_urls[i]);
+		return;
+	}
+	preflight_set(it, PREFLIGHT_FAIL, "GET /me: %s", what);
+	if (o->other_region_count == PREFLIGHT_OTHER_REGIONS &&
+	    status_of(&o->other_regions[0]) == 401 &&
+	    status_of(&o->other_regions[1]) == 401) {
+		char a[8], b[8];
+		region_upper(o->other_region_names[0], a, sizeof(a));
+		region_upper(o->other_region_names[1], b, sizeof(b));
+		char *ev = xasprintf("%s (the %s and %s hosts refuse it too)",
+				     it->evidence, a, b);
+		free(it->evidence);
+		it->evidence = ev;
+	}
+	preflight_advise(it, "the token is invalid, revoked or expired: rotate it"
+			 " in " DEVHUB " and install the new one (token_file,"
+			 " then SIGHUP)");
+}
+
+void
+preflight_judge_auth(const struct settings *s, const struct preflight_observed *o,
+		     struct preflight_item *it)
 {
 	const struct preflight_call *me = &o->me;
 	long status = status_of(me);
 	char what[PROBE_ERROR_MAX + 32];
 	outcome(me, what, sizeof(what));
 
-	region[0] = '\0';
 	if (!answered(me) && me->req.result.transport == PROBE_TRANSPORT_PROTOCOL) {
 		/* The host answered, but not as Intercom does. */
 		preflight_set(it, PREFLIGHT_FAIL, "GET /me: %s", what);
@@ -111,12 +173,12 @@ judge_auth(const struct settings *s, const struct preflight_observed *o,
 		return;
 	}
 	if (classify_is_2xx(status)) {
-		char id_code[80], name[80];
+		char id_code[80], name[80], region[32];
+		me_region(s, o, region, sizeof(region));
 		cJSON *doc = parse_body(&me->req);
 		const cJSON *app = cJSON_GetObjectItemCaseSensitive(doc, "app");
 		json_string(app, "id_code", s->token, id_code, sizeof(id_code));
 		json_string(app, "name", s->token, name, sizeof(name));
-		json_string(app, "region", s->token, region, region_size);
 		cJSON_Delete(doc);
 		preflight_set(it, PREFLIGHT_PASS, "%ld from GET /me: workspace %s%s%s%s,"
 			      " region %s", status, id_code[0] ? id_code : "(no id_code)",
@@ -126,10 +188,7 @@ judge_auth(const struct settings *s, const struct preflight_observed *o,
 	}
 	switch (status) {
 	case 401:
-		preflight_set(it, PREFLIGHT_FAIL, "GET /me: %s", what);
-		preflight_advise(it, "the token is invalid, revoked or expired: rotate it"
-				 " in " DEVHUB " and install the new one (token_file,"
-				 " then SIGHUP)");
+		judge_auth_401(o, what, it);
 		return;
 	case 403:
 		preflight_set(it, PREFLIGHT_FAIL, "GET /me: %s", what);
@@ -154,14 +213,16 @@ judge_auth(const struct settings *s, const struct preflight_observed *o,
 				 " for your workspace's region", s->api_url);
 }
 
-static void
-judge_region(const struct settings *s, const struct preflight_observed *o,
-	     const char *region, struct preflight_item *it)
+void
+preflight_judge_region(const struct settings *s, const struct preflight_observed *o,
+		       struct preflight_item *it)
 {
 	if (!classify_is_2xx(status_of(&o->me))) {
 		preflight_set(it, PREFLIGHT_SKIP, "needs a 2xx from GET /me (see auth)");
 		return;
 	}
+	char region[32];
+	me_region(s, o, region, sizeof(region));
 	if (!region[0]) {
 		preflight_set(it, PREFLIGHT_SKIP, "GET /me gave no app.region");
 		return;
@@ -196,9 +257,9 @@ judge_region(const struct settings *s, const struct preflight_observed *o,
 		preflight_advise(it, "set api_url to the API host of region %s", region);
 }
 
-static void
-judge_api_version(const struct settings *s, const struct preflight_observed *o,
-		  struct preflight_item *it)
+void
+preflight_judge_api_version(const struct settings *s, const struct preflight_observed *o,
+			    struct preflight_item *it)
 {
 	long status = status_of(&o->me);
 	char code[80];
@@ -223,9 +284,9 @@ judge_api_version(const struct settings *s, const struct preflight_observed *o,
 	preflight_set(it, PREFLIGHT_SKIP, "cannot tell: GET /me answered %s", what);
 }
 
-static void
-judge_rate_limit(const struct settings *s, const struct preflight_observed *o,
-		 struct preflight_item *it)
+void
+preflight_judge_rate_limit(const struct settings *s, const struct preflight_observed *o,
+			   struct preflight_item *it)
 {
 	const struct probe_result *r = &o->me.req.result;
 	const struct rate_limit *rl = &r->rate_limit;
@@ -273,9 +334,9 @@ compare_ms(const void *a, const void *b)
 	return (x > y) - (x < y);
 }
 
-static void
-judge_latency(const struct settings *s, const struct preflight_observed *o,
-	      struct preflight_item *it)
+void
+preflight_judge_latency(const struct settings *s, const struct preflight_observed *o,
+			struct preflight_item *it)
 {
 	size_t n = o->latency_count;
 	if (n == 0) {
@@ -324,8 +385,9 @@ judge_latency(const struct settings *s, const struct preflight_observed *o,
 		      (long long)s->degraded_latency_ms);
 }
 
-static void
-judge_tls(const struct preflight_observed *o, struct preflight_item *it)
+void
+preflight_judge_tls(const struct settings *s, const struct preflight_observed *o,
+		    struct preflight_item *it)
 {
 	const struct probe_result *r = &o->me.req.result;
 	if (o->me.ran && r->transport == PROBE_TRANSPORT_TLS) {
@@ -367,8 +429,9 @@ judge_tls(const struct preflight_observed *o, struct preflight_item *it)
 		      " days (until %s)", (long long)days, date);
 }
 
-static void
-judge_clock(const struct preflight_observed *o, struct preflight_item *it)
+void
+preflight_judge_clock(const struct settings *s, const struct preflight_observed *o,
+		      struct preflight_item *it)
 {
 	const struct probe_result *r = &o->me.req.result;
 	if (!answered(&o->me)) {
@@ -399,9 +462,9 @@ judge_clock(const struct preflight_observed *o, struct preflight_item *it)
 
 /* ---- Intercom's status page, the webhook, the daemon ---- */
 
-static void
-judge_status_page(const struct settings *s, const struct preflight_observed *o,
-		  struct preflight_item *it)
+void
+preflight_judge_status_page(const struct settings *s, const struct preflight_observed *o,
+			    struct preflight_item *it)
 {
 	if (!s->status_url) {
 		preflight_set(it, PREFLIGHT_SKIP, "status_url is off");
@@ -442,9 +505,9 @@ judge_status_page(const struct settings *s, const struct preflight_observed *o,
 				 " yours");
 }
 
-static void
-judge_webhook_reachable(const struct settings *s, const struct preflight_observed *o,
-			struct preflight_item *it)
+void
+preflight_judge_webhook_reachable(const struct settings *s, const struct preflight_observed *o,
+				  struct preflight_item *it)
 {
 	if (!s->webhook_url) {
 		preflight_set(it, PREFLIGHT_SKIP, "webhook_url is unset");
@@ -469,9 +532,24 @@ judge_webhook_reachable(const struct settings *s, const struct preflight_observe
 					     " within 500 ms)" : "");
 }
 
+static bool
+is_redirect(long status)
+{
+	return status >= 300 && status < 400;
+}
+
+/* Appends more to the item's evidence. */
 static void
-judge_webhook_signature(const struct settings *s, const struct preflight_observed *o,
-			struct preflight_item *it)
+append_evidence(struct preflight_item *it, const char *more)
+{
+	char *ev = xasprintf("%s%s", it->evidence, more);
+	free(it->evidence);
+	it->evidence = ev;
+}
+
+void
+preflight_judge_webhook_signature(const struct settings *s, const struct preflight_observed *o,
+				  struct preflight_item *it)
 {
 	if (!s->webhook_url || !s->webhook_secret) {
 		preflight_set(it, PREFLIGHT_SKIP, "needs webhook_url and the app's client"
@@ -495,15 +573,21 @@ judge_webhook_signature(const struct settings *s, const struct preflight_observe
 		return;
 	}
 	preflight_set(it, PREFLIGHT_FAIL, SIGNATURE_EVIDENCE, signed_what, forged_what, none_what);
-	bool forged_in = classify_is_2xx(forged) || (forged >= 300 && forged < 400);
-	bool none_in = classify_is_2xx(none) || (none >= 300 && none < 400);
+	if (is_redirect(sig) || is_redirect(forged) || is_redirect(none)) {
+		append_evidence(it, "; redirects instead of verifying");
+		preflight_advise(it, "a redirect neither takes nor refuses a delivery:"
+				 " set webhook_url to the handler itself, which must"
+				 " answer 2xx to a correctly signed notification and"
+				 " 401 to a wrong or missing X-Hub-Signature");
+		return;
+	}
+	bool forged_in = classify_is_2xx(forged);
+	bool none_in = classify_is_2xx(none);
 	if (forged_in || none_in) {
-		char *ev = xasprintf("%s; ACCEPTED %s%s%s", it->evidence,
-				     forged_in ? "a wrong signature" : "",
-				     forged_in && none_in ? " and " : "",
-				     none_in ? "no signature" : "");
-		free(it->evidence);
-		it->evidence = ev;
+		append_evidence(it, forged_in && none_in ?
+				"; ACCEPTED a wrong signature and no signature" :
+				forged_in ? "; ACCEPTED a wrong signature" :
+				"; ACCEPTED no signature");
 		preflight_advise(it, "fix signature verification: HMAC-SHA1 of the raw"
 				 " request body keyed with the app's client secret,"
 				 " compared in constant time with X-Hub-Signature"
@@ -521,9 +605,44 @@ judge_webhook_signature(const struct settings *s, const struct preflight_observe
 	}
 }
 
+static const char *
+plural(size_t n, const char *one, const char *more)
+{
+	return n == 1 ? one : more;
+}
+
+/* What the walk read and what it left, for the evidence: the counts that
+ * are always there, then those that are not zero. */
 static void
-judge_token_leak(const struct settings *s, const struct preflight_observed *o,
-		 struct preflight_item *it)
+scan_summary(const struct token_scan *sc, char *out, size_t size)
+{
+	int n = snprintf(out, size, "%zu file%s read; skipped %zu binary, %zu over"
+			 " %d KiB, %zu symlink%s out of the tree", sc->files,
+			 plural(sc->files, "", "s"), sc->skipped_binary,
+			 sc->skipped_large, TOKEN_SCAN_FILE_MAX / 1024,
+			 sc->skipped_links_out, plural(sc->skipped_links_out, "", "s"));
+	size_t len = n > 0 && (size_t)n < size ? (size_t)n : size - 1;
+	if (sc->skipped_link_loops) {
+		n = snprintf(out + len, size - len, ", %zu symlink loop%s",
+			     sc->skipped_link_loops,
+			     plural(sc->skipped_link_loops, "", "s"));
+		len += n > 0 && (size_t)n < size - len ? (size_t)n : 0;
+	}
+	if (sc->skipped_deep) {
+		n = snprintf(out + len, size - len, ", %zu director%s deeper than %d"
+			     " levels", sc->skipped_deep,
+			     plural(sc->skipped_deep, "y", "ies"), TOKEN_SCAN_DEPTH_MAX);
+		len += n > 0 && (size_t)n < size - len ? (size_t)n : 0;
+	}
+	if (sc->files_truncated)
+		snprintf(out + len, size - len, "; stopped at the file limit");
+	else if (sc->time_truncated)
+		snprintf(out + len, size - len, "; stopped at the run's deadline");
+}
+
+void
+preflight_judge_token_leak(const struct settings *s, const struct preflight_observed *o,
+			   struct preflight_item *it)
 {
 	if (!s->scan_dir || !o->scanned) {
 		preflight_set(it, PREFLIGHT_SKIP, "no --scan DIR given");
@@ -540,20 +659,20 @@ judge_token_leak(const struct settings *s, const struct preflight_observed *o,
 		return;
 	}
 	const struct token_scan *sc = &o->scan;
-	char skipped[160];
-	snprintf(skipped, sizeof(skipped), "%zu file%s read; skipped %zu binary, %zu"
-		 " over %d KiB, %zu symlinks out of the tree%s", sc->files,
-		 sc->files == 1 ? "" : "s",
-		 sc->skipped_binary, sc->skipped_large, TOKEN_SCAN_FILE_MAX / 1024,
-		 sc->skipped_links_out, sc->files_truncated ? "; stopped at the"
-		 " file limit" : sc->time_truncated ? "; stopped at the run's"
-		 " deadline" : "");
-	bool partial = sc->files_truncated || sc->time_truncated;
+	char skipped[320];
+	scan_summary(sc, skipped, sizeof(skipped));
+	bool partial = sc->files_truncated || sc->time_truncated || sc->skipped_deep;
 	if (sc->n_hits == 0 && partial) {
 		preflight_set(it, PREFLIGHT_WARN, "no token-like strings in the part"
 			      " of %s read (%s)", dir, skipped);
-		preflight_advise(it, "scan the source tree itself, not a parent of it,"
-				 " or raise timeout: the rest of the tree was not read");
+		if (sc->skipped_deep && !sc->files_truncated && !sc->time_truncated)
+			preflight_advise(it, "scan the deep directories on their own"
+					 " (--scan DIR): what lies deeper than %d levels"
+					 " was not read", TOKEN_SCAN_DEPTH_MAX);
+		else
+			preflight_advise(it, "scan the source tree itself, not a parent of"
+					 " it, or raise timeout: the rest of the tree was"
+					 " not read");
 		return;
 	}
 	if (sc->n_hits == 0) {
@@ -588,9 +707,9 @@ judge_token_leak(const struct settings *s, const struct preflight_observed *o,
 			 " in a credential file (token_file)");
 }
 
-static void
-judge_health_endpoint(const struct settings *s, const struct preflight_observed *o,
-		      struct preflight_item *it)
+void
+preflight_judge_health_endpoint(const struct settings *s, const struct preflight_observed *o,
+				struct preflight_item *it)
 {
 	if (!s->health_url) {
 		preflight_set(it, PREFLIGHT_SKIP, "no --health-url given");
@@ -622,9 +741,9 @@ judge_health_endpoint(const struct settings *s, const struct preflight_observed 
 			 " /health error and logs (journalctl -u intercom-healthd)");
 }
 
-static void
-judge_scopes(const struct settings *s, const struct preflight_observed *o,
-	     struct preflight_item *it)
+void
+preflight_judge_scopes(const struct settings *s, const struct preflight_observed *o,
+		       struct preflight_item *it)
 {
 	if (!s->required_paths || o->scope_count == 0) {
 		preflight_set(it, PREFLIGHT_SKIP, "required_paths is unset");
@@ -666,26 +785,4 @@ judge_scopes(const struct settings *s, const struct preflight_observed *o,
 		preflight_set(it, PREFLIGHT_PASS, "%s", list);
 	}
 	free(list);
-}
-
-void
-preflight_items_judge(const struct settings *s, const struct preflight_observed *o,
-		      struct preflight_report *report)
-{
-	struct preflight_item *it = report->items;
-	char region[32];
-
-	judge_auth(s, o, &it[PREFLIGHT_AUTH], region, sizeof(region));
-	judge_region(s, o, region, &it[PREFLIGHT_REGION]);
-	judge_api_version(s, o, &it[PREFLIGHT_API_VERSION]);
-	judge_rate_limit(s, o, &it[PREFLIGHT_RATE_LIMIT]);
-	judge_latency(s, o, &it[PREFLIGHT_LATENCY]);
-	judge_tls(o, &it[PREFLIGHT_TLS]);
-	judge_clock(o, &it[PREFLIGHT_CLOCK]);
-	judge_status_page(s, o, &it[PREFLIGHT_STATUS_PAGE]);
-	judge_webhook_reachable(s, o, &it[PREFLIGHT_WEBHOOK_REACHABLE]);
-	judge_webhook_signature(s, o, &it[PREFLIGHT_WEBHOOK_SIGNATURE]);
-	judge_token_leak(s, o, &it[PREFLIGHT_TOKEN_LEAK]);
-	judge_health_endpoint(s, o, &it[PREFLIGHT_HEALTH_ENDPOINT]);
-	judge_scopes(s, o, &it[PREFLIGHT_SCOPES]);
 }

@@ -1,3 +1,4 @@
+#include <stdarg.h>
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
@@ -10,6 +11,79 @@
 
 /* The widest id, "webhook_signature", and two spaces. */
 #define ID_WIDTH 19
+
+void
+preflight_report_init(struct preflight_report *report, size_t n_items)
+{
+	memset(report, 0, sizeof(*report));
+	report->items = xcalloc(n_items ? n_items : 1, sizeof(*report->items));
+	report->n_items = n_items;
+	for (size_t i = 0; i < n_items; i++)
+		report->items[i].result = PREFLIGHT_SKIP;
+}
+
+const char *
+preflight_result_name(enum preflight_result result)
+{
+	static const char *const names[] = { "PASS", "WARN", "FAIL", "SKIP" };
+	return result <= PREFLIGHT_SKIP ? names[result] : "?";
+}
+
+void
+preflight_set(struct preflight_item *item, enum preflight_result result,
+	      const char *fmt, ...)
+{
+	va_list ap;
+	va_start(ap, fmt);
+	char *text = xvasprintf(fmt, ap);
+	va_end(ap);
+	free(item->evidence);
+	item->evidence = text;
+	item->result = result;
+	free(item->advice);
+	item->advice = NULL;
+}
+
+void
+preflight_advise(struct preflight_item *item, const char *fmt, ...)
+{
+	va_list ap;
+	va_start(ap, fmt);
+	char *text = xvasprintf(fmt, ap);
+	va_end(ap);
+	free(item->advice);
+	item->advice = text;
+}
+
+int
+preflight_exit_status(const struct preflight_report *report, bool strict)
+{
+	for (size_t i = 0; i < report->n_items; i++) {
+		enum preflight_result r = report->items[i].result;
+		if (r == PREFLIGHT_FAIL || (strict && r == PREFLIGHT_WARN))
+			return 1;
+	}
+	return 0;
+}
+
+void
+preflight_report_finish(struct preflight_report *report)
+{
+	for (size_t i = 0; i < report->n_items; i++) {
+		free(report->items[i].evidence);
+		free(report->items[i].advice);
+	}
+	free(report->items);
+	free(report->target);
+	memset(report, 0, sizeof(*report));
+}
+
+/* An item never judged prints as SKIP with this, not as a NULL. */
+static const char *
+evidence_of(const struct preflight_item *it)
+{
+	return it->evidence ? it->evidence : "not judged";
+}
 
 bool
 preflight_report_colour(FILE *out)
@@ -31,7 +105,7 @@ static struct tally
 count(const struct preflight_report *r)
 {
 	struct tally t = { { 0 } };
-	for (size_t i = 0; i < PREFLIGHT_ITEM_COUNT; i++)
+	for (size_t i = 0; i < r->n_items; i++)
 		t.n[r->items[i].result]++;
 	return t;
 }
@@ -55,14 +129,14 @@ print_text(FILE *out, const struct preflight_report *r, bool strict, bool colour
 		[PREFLIGHT_FAIL] = "\033[1;31m", [PREFLIGHT_SKIP] = "\033[2m",
 	};
 	fprintf(out, "intercom-healthd preflight: %s\n\n", r->target);
-	for (size_t i = 0; i < PREFLIGHT_ITEM_COUNT; i++) {
+	for (size_t i = 0; i < r->n_items; i++) {
 		const struct preflight_item *it = &r->items[i];
 		const char *word = preflight_result_name(it->result);
 		if (colour)
 			fprintf(out, "%s%s\033[0m", sgr[it->result], word);
 		else
 			fputs(word, out);
-		fprintf(out, "  %-*s%s\n", ID_WIDTH, preflight_id_name(i), it->evidence);
+		fprintf(out, "  %-*s%s\n", ID_WIDTH, it->id, evidence_of(it));
 		if (it->advice)
 			fprintf(out, "%*s-> %s\n", 6 + ID_WIDTH, "", it->advice);
 	}
@@ -78,12 +152,12 @@ print_json(FILE *out, const struct preflight_report *r, bool strict)
 {
 	cJSON *root = cJSON_CreateObject();
 	cJSON *items = cJSON_AddArrayToObject(root, "items");
-	for (size_t i = 0; i < PREFLIGHT_ITEM_COUNT; i++) {
+	for (size_t i = 0; i < r->n_items; i++) {
 		const struct preflight_item *it = &r->items[i];
 		cJSON *o = cJSON_CreateObject();
-		cJSON_AddStringToObject(o, "id", preflight_id_name(i));
+		cJSON_AddStringToObject(o, "id", it->id);
 		cJSON_AddStringToObject(o, "result", preflight_result_name(it->result));
-		cJSON_AddStringToObject(o, "evidence", it->evidence);
+		cJSON_AddStringToObject(o, "evidence", evidence_of(it));
 		if (it->advice)
 			cJSON_AddStringToObject(o, "advice", it->advice);
 		else
@@ -144,35 +218,35 @@ print_junit(FILE *out, const struct preflight_report *r, bool strict)
 	double seconds = (double)r->duration_ms / 1000.0;
 
 	fprintf(out, "<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n");
-	fprintf(out, "<testsuites name=\"intercom-healthd preflight\" tests=\"%d\""
+	fprintf(out, "<testsuites name=\"intercom-healthd preflight\" tests=\"%zu\""
 		" failures=\"%zu\" errors=\"0\" skipped=\"%zu\" time=\"%.3f\">\n",
-		PREFLIGHT_ITEM_COUNT, failures, t.n[PREFLIGHT_SKIP], seconds);
-	fprintf(out, "  <testsuite name=\"preflight\" tests=\"%d\" failures=\"%zu\""
+		r->n_items, failures, t.n[PREFLIGHT_SKIP], seconds);
+	fprintf(out, "  <testsuite name=\"preflight\" tests=\"%zu\" failures=\"%zu\""
 		" errors=\"0\" skipped=\"%zu\" time=\"%.3f\">\n",
-		PREFLIGHT_ITEM_COUNT, failures, t.n[PREFLIGHT_SKIP], seconds);
+		r->n_items, failures, t.n[PREFLIGHT_SKIP], seconds);
 	fprintf(out, "    <properties><property name=\"target\" value=\"");
 	xml_escaped(out, r->target);
 	fprintf(out, "\"/></properties>\n");
-	for (size_t i = 0; i < PREFLIGHT_ITEM_COUNT; i++) {
+	for (size_t i = 0; i < r->n_items; i++) {
 		const struct preflight_item *it = &r->items[i];
 		fprintf(out, "    <testcase name=\"%s\" classname=\"preflight\">\n",
-			preflight_id_name(i));
+			it->id);
 		bool failed = it->result == PREFLIGHT_FAIL ||
 			      (strict && it->result == PREFLIGHT_WARN);
 		if (failed) {
 			fprintf(out, "      <failure type=\"%s\" message=\"",
 				preflight_result_name(it->result));
-			xml_escaped(out, it->evidence);
+			xml_escaped(out, evidence_of(it));
 			fprintf(out, "\">");
-			xml_escaped(out, it->advice ? it->advice : it->evidence);
+			xml_escaped(out, it->advice ? it->advice : evidence_of(it));
 			fprintf(out, "</failure>\n");
 		} else if (it->result == PREFLIGHT_SKIP) {
 			fprintf(out, "      <skipped message=\"");
-			xml_escaped(out, it->evidence);
+			xml_escaped(out, evidence_of(it));
 			fprintf(out, "\"/>\n");
 		}
 		fprintf(out, "      <system-out>%s: ", preflight_result_name(it->result));
-		xml_escaped(out, it->evidence);
+		xml_escaped(out, evidence_of(it));
 		if (it->advice) {
 			fprintf(out, " -- ");
 			xml_escaped(out, it->advice);

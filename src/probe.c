@@ -259,6 +259,7 @@ start_page(struct probe_worker *w)
 {
 	const struct settings *s = w->settings;
 	request_init_plain(&w->page, s->status_url, false, s->timeout_ms, &w->ca);
+	request_connect_to(&w->page, s->connect_to);
 	request_start(&w->page, w->multi);
 	w->page_busy = true;
 }
@@ -268,6 +269,7 @@ start_hook(struct probe_worker *w)
 {
 	const struct settings *s = w->settings;
 	request_init_plain(&w->hook, s->webhook_url, true, s->timeout_ms, &w->ca);
+	request_connect_to(&w->hook, s->connect_to);
 	request_start(&w->hook, w->multi);
 	w->hook_busy = true;
 }

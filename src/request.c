@@ -168,6 +168,7 @@ request_init_api_path(struct request *req, const struct settings *s,
 		req->headers = next;
 	}
 	curl_easy_setopt(req->easy, CURLOPT_HTTPHEADER, req->headers);
+	request_connect_to(req, s->connect_to);
 	/* The token's copy lives on in curl's list; ours goes now. */
 	secret_free(auth);
 	free(version);
@@ -217,6 +218,24 @@ void
 request_want_certinfo(struct request *req)
 {
 	curl_easy_setopt(req->easy, CURLOPT_CERTINFO, 1L);
+}
+
+void
+request_connect_to(struct request *req, const char *connect_to)
+{
+	if (!connect_to || req->connect_to)
+		return;
+	for (const char *p = connect_to; *p;) {
+		size_t len = strcspn(p, ",");
+		char *entry = xstrndup(p, len);
+		struct curl_slist *next = curl_slist_append(req->connect_to, entry);
+		free(entry);
+		if (!next)
+			mem_oom();
+		req->connect_to = next;
+		p += len + (p[len] == ',');
+	}
+	curl_easy_setopt(req->easy, CURLOPT_CONNECT_TO, req->connect_to);
 }
 
 /*
@@ -350,6 +369,9 @@ request_cleanup(struct request *req)
 	secret_free(req->secret);
 	free(req->post_body);
 	req->post_body = NULL;
+	/* After the handle: curl reads the list until then. */
+	curl_slist_free_all(req->connect_to);
+	req->connect_to = NULL;
 	req->easy = NULL;
 	req->headers = NULL;
 	req->secret = NULL;

@@ -90,6 +90,15 @@ settings_region_of_url(const char *api_url)
 	return NULL;
 }
 
+const char *
+settings_region_at(size_t i, const char **url)
+{
+	if (i >= sizeof(regions) / sizeof(regions[0]) - 1)
+		return NULL;
+	*url = region_urls[regions[i].value];
+	return regions[i].name;
+}
+
 /* In the order of config/intercom-healthd.conf, the man page and --help. */
 static const struct loader_row settings_table[] = {
 	{ "token_file", "--token-file", "INTERCOM_HEALTHD_TOKEN_FILE",
@@ -117,6 +126,11 @@ static const struct loader_row settings_table[] = {
 	  TYPE_STRING, FIELD(ca_file), F_OPTIONAL, .arg = "FILE",
 	  .reload = RELOAD_PROBE,
 	  .help = "extra CA bundle, PEM (added to the system store)" },
+	{ "connect_to", "--connect-to", "INTERCOM_HEALTHD_CONNECT_TO",
+	  TYPE_TEXT, FIELD(connect_to), F_OPTIONAL | F_LIST | F_CONNECT_TO,
+	  .arg = "HOST:PORT:CHOST:CPORT,...", .reload = RELOAD_PROBE,
+	  .help = "where a host is really reached (curl CONNECT_TO); TLS still"
+		  " verifies the named host" },
 	{ "listen", "--listen", "INTERCOM_HEALTHD_LISTEN",
 	  TYPE_STRING, FIELD(listen), .def = "127.0.0.1:9180", .arg = "HOST:PORT",
 	  .reload = RELOAD_RESTART,

@@ -15,8 +15,6 @@
 
 /* A NUL among the first bytes marks a binary file, as git and grep decide. */
 #define BINARY_SNIFF 8192
-/* Deeper trees are a loop or a mistake. */
-#define DEPTH_MAX 64
 
 static bool
 is_token_char(char c)
@@ -100,29 +98,44 @@ scan_file(struct token_scan *scan, int fd, const char *path)
 	free(buf);
 }
 
-/* Does the symlink name (in dirfd) resolve to somewhere outside root? */
-static bool
-link_leads_out(int dirfd, const char *name, const char *root)
-{
-	char target[PATH_MAX];
-	char *at = NULL, *resolved = NULL;
-	bool out = true;
+enum link_kind {
+	LINK_INSIDE,            /* names a file the walk reaches anyway */
+	LINK_OUT,               /* resolves outside the tree, or not at all */
+	LINK_LOOP,              /* resolves to itself or to an ancestor */
+};
 
+/* Is path equal to base or under it? */
+static bool
+path_within(const char *path, const char *base)
+{
+	size_t n = strlen(base);
+	return strncmp(path, base, n) == 0 &&
+	       (path[n] == '/' || path[n] == '\0' || strcmp(base, "/") == 0);
+}
+
+/* Where the symlink name (in dirfd) leads, for the evidence: the walk
+ * follows none of them. */
+static enum link_kind
+classify_link(int dirfd, const char *name, const char *root)
+{
+	enum link_kind kind = LINK_OUT;
 	/* realpath() needs a path: the directory's own via /proc. */
-	at = xasprintf("/proc/self/fd/%d/%s", dirfd, name);
-	ssize_t n = readlink(at, target, sizeof(target) - 1);
-	if (n >= 0) {
-		resolved = realpath(at, NULL);
-		if (resolved) {
-			size_t rl = strlen(root);
-			out = !(strncmp(resolved, root, rl) == 0 &&
-				(resolved[rl] == '/' || resolved[rl] == '\0' ||
-				 strcmp(root, "/") == 0));
-		}
+	char *dir_at = xasprintf("/proc/self/fd/%d", dirfd);
+	char *at = xasprintf("%s/%s", dir_at, name);
+	char *resolved = realpath(at, NULL);
+	if (!resolved && errno == ELOOP) {
+		kind = LINK_LOOP;
+	} else if (resolved && path_within(resolved, root)) {
+		char *dir = realpath(dir_at, NULL);
+		/* A link to the directory holding it, or above: a walk that
+		 * followed it would never end. */
+		kind = dir && path_within(dir, resolved) ? LINK_LOOP : LINK_INSIDE;
+		free(dir);
 	}
 	free(resolved);
 	free(at);
-	return out;
+	free(dir_at);
+	return kind;
 }
 
 static void
@@ -148,8 +161,9 @@ walk(struct token_scan *scan, int dirfd, const char *path, const char *root,
 			continue;
 		}
 		if (S_ISLNK(st.st_mode)) {
-			if (link_leads_out(dirfd, name, root))
-				scan->skipped_links_out++;
+			enum link_kind kind = classify_link(dirfd, name, root);
+			scan->skipped_links_out += kind == LINK_OUT;
+			scan->skipped_link_loops += kind == LINK_LOOP;
 			continue;
 		}
 		if (!S_ISDIR(st.st_mode) && !S_ISREG(st.st_mode))
@@ -174,10 +188,12 @@ walk(struct token_scan *scan, int dirfd, const char *path, const char *root,
 		if (fd < 0) {
 			scan->unreadable++;
 		} else if (S_ISDIR(st.st_mode)) {
-			if (depth < DEPTH_MAX)
+			if (depth < TOKEN_SCAN_DEPTH_MAX) {
 				walk(scan, fd, child, root, depth + 1);
-			else
+			} else {
+				scan->skipped_deep++;
 				close(fd);
+			}
 		} else {
 			scan_file(scan, fd, child);
 			close(fd);

@@ -29,7 +29,9 @@
  * webhook_code=200, webhook_secret= (empty: POSTs are not verified),
  * date_skew=0 (seconds added to the API's Date header: a clock minutes off),
  * forbidden= (comma-separated API paths answering 403 `forbidden`, as paths
- * outside a token's scopes do).
+ * outside a token's scopes do), token_hosts= (comma-separated Host names
+ * where the token is valid, others answering 401 as another region's host
+ * does; empty: every host).
  *
  * Once both servers listen, one line goes to stdout:
  * `https_port=N control_port=M`. SIGTERM or SIGINT ends it with status 0,
@@ -160,6 +162,8 @@ struct knobs {
 	long long date_skew;
 	/* ",/a,/b,": API paths that answer 403; empty for none. */
 	char forbidden[512];
+	/* ",api.eu.intercom.io,": Hosts the token is valid on; empty: all. */
+	char token_hosts[256];
 };
 
 enum field {
@@ -913,6 +917,22 @@ add_skewed_date(struct MHD_Response *response, const struct knobs *k)
 	return add_header(response, MHD_HTTP_HEADER_DATE, value);
 }
 
+/* Is the token valid on the Host asked (its name, without the port)? A
+ * workspace's token is, on its own region's host only. */
+static bool
+token_host_valid(const struct knobs *k, struct MHD_Connection *connection)
+{
+	const char *host = MHD_lookup_connection_value(connection, MHD_HEADER_KIND,
+		MHD_HTTP_HEADER_HOST);
+	char needle[160];
+	if (!k->token_hosts[0])
+		return true;
+	if (!host || strlen(host) + 3 > sizeof(needle))
+		return false;
+	snprintf(needle, sizeof(needle), ",%.*s,", (int)strcspn(host, ":"), host);
+	return strstr(k->token_hosts, needle) != NULL;
+}
+
 static enum MHD_Result
 serve_api(struct MHD_Connection *connection, const char *method,
 	  const char *path)
@@ -939,6 +959,8 @@ serve_api(struct MHD_Connection *connection, const char *method,
 	}
 
 	denied = auth_failure(connection);
+	if (!denied && !token_host_valid(&k, connection))
+		denied = "unauthorized";
 	if (!denied && path_forbidden(&k, path)) {
 		code = 403;
 		error_for_status(code, &code_name, &message);
@@ -1367,6 +1389,17 @@ set_one(void *cls, enum MHD_ValueKind kind, const char *key, const char *value)
 			snprintf(k->forbidden, sizeof(k->forbidden), ",%s,", value);
 		else
 			k->forbidden[0] = '\0';
+	} else if (strcmp(key, "token_hosts") == 0) {
+		/* Kept with a comma on each side, so each name matches whole. */
+		if (strlen(value) + 3 > sizeof(k->token_hosts)) {
+			set_fail(ctx, "token_hosts: longer than %zu bytes\n",
+				 sizeof(k->token_hosts) - 3);
+			return MHD_NO;
+		}
+		if (*value)
+			snprintf(k->token_hosts, sizeof(k->token_hosts), ",%s,", value);
+		else
+			k->token_hosts[0] = '\0';
 	} else if (strcmp(key, "webhook_secret") == 0) {
 		/* Empty unsets; the value is never echoed back. */
 		if (strlen(value) >= sizeof(k->webhook_secret)) {
