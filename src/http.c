@@ -81,6 +81,7 @@ struct http_server {
 	struct cached_reply cache[VARIANT_COUNT];
 	struct MHD_Response *not_found;
 	struct MHD_Response *not_allowed;
+	struct MHD_Response *bad_request;
 };
 
 /* Marks the first call of the access handler for a request. */
@@ -382,6 +383,29 @@ unescape(void *cls, struct MHD_Connection *c, char *s)
 	return (size_t)(out - s);
 }
 
+static enum MHD_Result
+count_host(void *cls, enum MHD_ValueKind kind, const char *key,
+	   const char *value)
+{
+	(void)kind;
+	(void)value;
+	if (strcasecmp(key, MHD_HTTP_HEADER_HOST) == 0)
+		(*(unsigned int *)cls)++;
+	return MHD_YES;
+}
+
+/*
+ * More than one Host field: RFC 9112 asks for 400. A proxy in front may
+ * route by one and the daemon would answer for the other.
+ */
+static bool
+several_hosts(struct MHD_Connection *c)
+{
+	unsigned int hosts = 0;
+	MHD_get_connection_values(c, MHD_HEADER_KIND, count_host, &hosts);
+	return hosts > 1;
+}
+
 enum route {
 	ROUTE_NONE,
 	ROUTE_HEALTH,
@@ -456,6 +480,9 @@ on_request(void *cls, struct MHD_Connection *c, const char *url,
 		return MHD_YES;
 	}
 
+	if (several_hosts(c))
+		return MHD_queue_response(c, MHD_HTTP_BAD_REQUEST,
+					  server->bad_request);
 	enum route route = find_route(target_path(url));
 	if (route == ROUTE_NONE)
 		return MHD_queue_response(c, MHD_HTTP_NOT_FOUND, server->not_found);
@@ -546,6 +573,8 @@ free_server(struct http_server *server)
 		MHD_destroy_response(server->not_found);
 	if (server->not_allowed)
 		MHD_destroy_response(server->not_allowed);
+	if (server->bad_request)
+		MHD_destroy_response(server->bad_request);
 	pthread_mutex_destroy(&server->cache_lock);
 	pthread_rwlock_destroy(&server->settings_lock);
 	free(server);
@@ -594,6 +623,11 @@ http_server_start(const struct settings *s, struct health_store *store,
 		"not found; endpoints: / /health /readyz /livez /metrics /history\n", NULL);
 	server->not_allowed = make_static("method not allowed; use GET or HEAD\n",
 					  "GET, HEAD");
+	server->bad_request = make_static("bad request: more than one Host header\n",
+					  NULL);
+	/* What follows a malformed request cannot be trusted either. */
+	MHD_add_response_header(server->bad_request, MHD_HTTP_HEADER_CONNECTION,
+				"close");
 
 	/*
 	 * One epoll thread by default: on loopback it answers ~1.0x what a

@@ -503,6 +503,34 @@ START_TEST(cached_answers_follow_the_state)
 }
 END_TEST
 
+/*
+ * RFC 9112 section 3.2: a request with more than one Host field is
+ * answered 400. Proxies and the daemon may each pick a different one, so
+ * what one checked and what the other served would part.
+ */
+START_TEST(two_host_headers_get_400)
+{
+	const char *const args[] = { "--interval=1s", "--timeout=500ms", NULL };
+	daemon_start_fake(&daemon_, &harness_fake, args);
+	cJSON_Delete(wait_health(&daemon_, pred_probed, NULL, 5000, "a first probe"));
+	char out[8192];
+	ck_assert_int_eq(raw_request(daemon_.port,
+		"GET /livez HTTP/1.1\r\nHost: a\r\nHost: b\r\n\r\n", out,
+		sizeof(out)), 400);
+	/* Field names are case-insensitive; the same value twice is still two. */
+	ck_assert_int_eq(raw_request(daemon_.port,
+		"GET /livez HTTP/1.1\r\nHost: a\r\nhOST: a\r\n\r\n", out,
+		sizeof(out)), 400);
+	ck_assert_int_eq(raw_request(daemon_.port,
+		"GET /nope HTTP/1.0\r\nHost: a\r\nHost: b\r\n\r\n", out,
+		sizeof(out)), 400);
+	/* One Host is served as before. */
+	ck_assert_int_eq(raw_request(daemon_.port,
+		"GET /livez HTTP/1.1\r\nHost: a\r\n\r\n", out, sizeof(out)), 200);
+	daemon_stop(&daemon_);
+}
+END_TEST
+
 int
 main(void)
 {
@@ -515,6 +543,7 @@ main(void)
 		{ "open-files limit raised", open_files_limit_raised_to_fit },
 		{ "request targets route exactly", request_targets_route_exactly },
 		{ "cached answers follow the state", cached_answers_follow_the_state },
+		{ "two Host headers", two_host_headers_get_400 },
 	};
 	return harness_run("hardening", cases, sizeof(cases) / sizeof(cases[0]));
 }
