@@ -1739,31 +1739,6 @@ settings_finish(struct settings *s)
 
 /* ---- logging and --help ----------------------------------------------- */
 
-/*
- * url with any user:password@ replaced by "***@": not the secrets this
- * module guards, but credentials all the same, and logs travel far.
- */
-static const char *
-loggable_url(const char *url, char *buf, size_t size)
-{
-	if (!url)
-		return NULL;
-	const char *rest = strstr(url, "://");
-	if (!rest)
-		return url;
-	rest += 3;
-	const char *end = rest + strcspn(rest, "/?#");
-	const char *at = NULL;
-	for (const char *p = rest; p < end; p++) {
-		if (*p == '@')
-			at = p;
-	}
-	if (!at)
-		return url;
-	snprintf(buf, size, "%.*s***%s", (int)(rest - url), url, at);
-	return buf;
-}
-
 /* A row's value as the log shows it (in buf, or a constant). */
 static const char *
 format_value(const struct setting_def *d, const struct settings *s, char *buf,
@@ -1795,7 +1770,7 @@ format_value(const struct setting_def *d, const struct settings *s, char *buf,
 		text = *(char *const *)field;
 		if (!text)
 			return (d->flags & F_OFF) ? "off" : "unset";
-		return loggable_url(text, buf, size);
+		return text_url_masked(text, buf, size);
 	case TYPE_NAME:
 	case TYPE_TEXT:
 	case TYPE_STRING:
@@ -1820,7 +1795,7 @@ settings_log(const struct settings *s)
 		 s->token ? "set (" : "unset",
 		 s->token ? (s->token_origin ? s->token_origin : "unknown") : "",
 		 s->token ? ")" : "", s->config_file ? s->config_file : "none",
-		 s->api_url ? loggable_url(s->api_url, url, sizeof(url)) : "-",
+		 s->api_url ? text_url_masked(s->api_url, url, sizeof(url)) : "-",
 		 s->region ? s->region : "-", interval, timeout,
 		 s->listen ? s->listen : "-");
 

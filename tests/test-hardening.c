@@ -531,6 +531,56 @@ START_TEST(two_host_headers_get_400)
 }
 END_TEST
 
+/* Asserts text shows api_url with its userinfo masked and nowhere whole. */
+static void
+assert_userinfo_masked(const char *text, const char *where)
+{
+	ck_assert_msg(text != NULL, "%s: no answer", where);
+	ck_assert_msg(!strstr(text, "url-user") && !strstr(text, "url-pass"),
+		      "%s shows the credentials of api_url: %.2000s", where, text);
+	ck_assert_msg(strstr(text, "https://***@127.0.0.1:"),
+		      "%s does not show api_url masked: %.2000s", where, text);
+}
+
+/*
+ * Credentials in a URL setting are credentials: every place that shows
+ * api_url shows "***" for them, as the log does.
+ */
+START_TEST(url_credentials_never_shown)
+{
+	char api[160], ca[600];
+	snprintf(api, sizeof(api), "--api-url=https://url-user:url-pass@127.0.0.1:%d",
+		 harness_fake.https_port);
+	snprintf(ca, sizeof(ca), "--ca-file=%s", harness_fake.ca_file);
+	const char *const args[] = { api, "--interval=1s", "--timeout=500ms", NULL };
+	daemon_start_fake(&daemon_, &harness_fake, args);
+	cJSON_Delete(wait_health(&daemon_, pred_probed, NULL, 5000, "a first probe"));
+
+	struct http_reply r;
+	http_request(daemon_.port, NULL, "/health", NULL, &r);
+	assert_userinfo_masked(r.body, "/health");
+	http_reply_free(&r);
+	http_request(daemon_.port, NULL, "/health", "application/health+json", &r);
+	assert_userinfo_masked(r.body, "/health as health+json");
+	http_reply_free(&r);
+	http_request(daemon_.port, NULL, "/", NULL, &r);
+	assert_userinfo_masked(r.body, "the status page");
+	http_reply_free(&r);
+	char *log = daemon_log(&daemon_);
+	assert_userinfo_masked(log, "the log");
+	free(log);
+	daemon_stop(&daemon_);
+
+	const char *argv[] = { getenv("HEALTHD_BIN"), "check", "--format=json", api, ca,
+			       NULL };
+	const char *env[] = { "INTERCOM_ACCESS_TOKEN=" TEST_TOKEN, NULL };
+	char *out;
+	run_command(argv, env, &out);
+	assert_userinfo_masked(out, "check --format=json");
+	free(out);
+}
+END_TEST
+
 int
 main(void)
 {
@@ -544,6 +594,7 @@ main(void)
 		{ "request targets route exactly", request_targets_route_exactly },
 		{ "cached answers follow the state", cached_answers_follow_the_state },
 		{ "two Host headers", two_host_headers_get_400 },
+		{ "URL credentials never shown", url_credentials_never_shown },
 	};
 	return harness_run("hardening", cases, sizeof(cases) / sizeof(cases[0]));
 }
