@@ -11,6 +11,7 @@
 #include <string.h>
 #include <strings.h>
 #include <sys/socket.h>
+#include <time.h>
 #include <unistd.h>
 
 #include <microhttpd.h>
@@ -63,6 +64,26 @@ struct cached_reply {
 	int64_t until_mono_ms;
 };
 
+/*
+ * One connection's request-head deadline. libmicrohttpd's own timeout
+ * counts idleness, and every byte restarts it: a client dripping a header
+ * line every few seconds held its slot for as long as it liked. As nginx's
+ * client_header_timeout, the whole head must come within
+ * connection_timeout: counted from the connection's start for its first
+ * request, from the end of the previous answer for the next one on a kept
+ * connection (an idle gap that long would be closed as idle anyway).
+ */
+struct head_watch {
+	struct head_watch *prev, *next;
+	int fd;
+	/* Monotonic ms the head must be complete by, or one of: */
+	atomic_int_least64_t deadline_ms;
+};
+/* The head came; the request is being answered. */
+#define HEAD_DONE 0
+/* The deadline passed first: refused, the connection is closing. */
+#define HEAD_EXPIRED -1
+
 struct http_server {
 	struct MHD_Daemon *daemon;
 	/* Set once serving: from then on MHD speaks of single bad requests,
@@ -82,6 +103,18 @@ struct http_server {
 	struct MHD_Response *not_found;
 	struct MHD_Response *not_allowed;
 	struct MHD_Response *bad_request;
+
+	/* Every open connection, for the sweeper that enforces head
+	 * deadlines. A connection leaves the list (under watch_lock) before
+	 * libmicrohttpd closes its socket, so the sweeper never touches a
+	 * descriptor that may have been reused. */
+	pthread_mutex_t watch_lock;
+	pthread_cond_t watch_wake;
+	struct head_watch *watched;
+	int64_t head_timeout_ms;
+	bool sweeper_started;
+	bool sweeper_stop;
+	pthread_t sweeper;
 };
 
 /* Marks the first call of the access handler for a request. */
@@ -459,6 +492,174 @@ variant_of(struct MHD_Connection *c, enum route route)
 	return VARIANT_METRICS;
 }
 
+/* ---- request-head deadlines */
+
+static const char head_timeout_reply[] =
+	"HTTP/1.1 408 Request Timeout\r\n"
+	"Connection: close\r\n"
+	"Content-Length: 0\r\n"
+	"\r\n";
+
+static struct head_watch *
+watch_of(struct MHD_Connection *c)
+{
+	const union MHD_ConnectionInfo *info =
+		MHD_get_connection_info(c, MHD_CONNECTION_INFO_SOCKET_CONTEXT);
+	return info ? info->socket_context : NULL;
+}
+
+/*
+ * The head of c's request is complete: its deadline no longer applies.
+ * False when the sweeper refused it first (the access handler then
+ * returns MHD_NO, closing the connection).
+ */
+static bool
+head_done(struct MHD_Connection *c)
+{
+	struct head_watch *w = watch_of(c);
+	if (!w)
+		return true;
+	int_least64_t d = atomic_load(&w->deadline_ms);
+	while (d != HEAD_EXPIRED) {
+		if (atomic_compare_exchange_weak(&w->deadline_ms, &d, HEAD_DONE))
+			return true;
+	}
+	return false;
+}
+
+/* A request on c finished: the next head's deadline starts now. */
+static void
+on_completed(void *cls, struct MHD_Connection *c, void **con_cls,
+	     enum MHD_RequestTerminationCode toe)
+{
+	struct http_server *server = cls;
+	(void)con_cls;
+	(void)toe;
+	struct head_watch *w = watch_of(c);
+	if (!w)
+		return;
+	int_least64_t d = atomic_load(&w->deadline_ms);
+	int_least64_t next = clock_mono_ms() + server->head_timeout_ms;
+	while (d != HEAD_EXPIRED &&
+	       !atomic_compare_exchange_weak(&w->deadline_ms, &d, next))
+		;
+}
+
+static void
+on_connection(void *cls, struct MHD_Connection *c, void **socket_context,
+	      enum MHD_ConnectionNotificationCode toe)
+{
+	struct http_server *server = cls;
+	struct head_watch *w;
+	if (toe == MHD_CONNECTION_NOTIFY_STARTED) {
+		const union MHD_ConnectionInfo *info =
+			MHD_get_connection_info(c, MHD_CONNECTION_INFO_CONNECTION_FD);
+		w = xcalloc(1, sizeof(*w));
+		w->fd = info ? info->connect_fd : -1;
+		atomic_init(&w->deadline_ms, clock_mono_ms() + server->head_timeout_ms);
+		pthread_mutex_lock(&server->watch_lock);
+		w->next = server->watched;
+		if (w->next)
+			w->next->prev = w;
+		else
+			pthread_cond_signal(&server->watch_wake);
+		server->watched = w;
+		pthread_mutex_unlock(&server->watch_lock);
+		*socket_context = w;
+		return;
+	}
+	w = *socket_context;
+	if (!w)
+		return;
+	pthread_mutex_lock(&server->watch_lock);
+	if (w->prev)
+		w->prev->next = w->next;
+	else
+		server->watched = w->next;
+	if (w->next)
+		w->next->prev = w->prev;
+	pthread_mutex_unlock(&server->watch_lock);
+	free(w);
+	*socket_context = NULL;
+}
+
+/*
+ * Refuses heads past their deadline: a 408 as nginx sends, then
+ * shutdown(), which libmicrohttpd's loop sees as the client gone and
+ * closes. Called with watch_lock held, so w->fd is still the connection's.
+ * Returns the earliest deadline still pending, or INT64_MAX.
+ */
+static int64_t
+sweep_once(struct http_server *server, int64_t now)
+{
+	int64_t next = INT64_MAX;
+	for (struct head_watch *w = server->watched; w; w = w->next) {
+		int_least64_t d = atomic_load(&w->deadline_ms);
+		if (d <= HEAD_DONE)
+			continue;
+		if (d > now) {
+			if (d < next)
+				next = d;
+			continue;
+		}
+		/* Lost to head_done() or on_completed(): looked at next time. */
+		if (!atomic_compare_exchange_strong(&w->deadline_ms, &d, HEAD_EXPIRED))
+			continue;
+		if (w->fd >= 0) {
+			/* Best effort: a full socket buffer only loses the 408. */
+			(void)!send(w->fd, head_timeout_reply,
+				    sizeof(head_timeout_reply) - 1,
+				    MSG_DONTWAIT | MSG_NOSIGNAL);
+			shutdown(w->fd, SHUT_RDWR);
+		}
+	}
+	return next;
+}
+
+/*
+ * The sweeper: wakes at the earliest deadline, and at least every quarter
+ * of the timeout while connections are open (a deadline on_completed()
+ * set meanwhile is seen late by at most that); sleeps while there are
+ * none.
+ */
+static void *
+sweeper_main(void *arg)
+{
+	struct http_server *server = arg;
+	int64_t period = server->head_timeout_ms / 4;
+	pthread_mutex_lock(&server->watch_lock);
+	while (!server->sweeper_stop) {
+		int64_t now = clock_mono_ms();
+		int64_t next = sweep_once(server, now);
+		if (!server->watched) {
+			pthread_cond_wait(&server->watch_wake, &server->watch_lock);
+			continue;
+		}
+		if (next > now + period)
+			next = now + period;
+		struct timespec ts = {
+			.tv_sec = (time_t)(next / 1000),
+			.tv_nsec = (long)(next % 1000) * 1000000,
+		};
+		pthread_cond_timedwait(&server->watch_wake, &server->watch_lock, &ts);
+	}
+	pthread_mutex_unlock(&server->watch_lock);
+	return NULL;
+}
+
+static void
+stop_sweeper(struct http_server *server)
+{
+	if (!server->sweeper_started)
+		return;
+	pthread_mutex_lock(&server->watch_lock);
+	server->sweeper_stop = true;
+	pthread_cond_signal(&server->watch_wake);
+	pthread_mutex_unlock(&server->watch_lock);
+	pthread_join(server->sweeper, NULL);
+	server->sweeper_started = false;
+}
+
 static enum MHD_Result
 on_request(void *cls, struct MHD_Connection *c, const char *url,
 	   const char *method, const char *version, const char *upload_data,
@@ -472,7 +673,7 @@ on_request(void *cls, struct MHD_Connection *c, const char *url,
 	 * the connection, which costs keep-alive clients dearly. */
 	if (*con_cls == NULL) {
 		*con_cls = &first_call_marker;
-		return MHD_YES;
+		return head_done(c) ? MHD_YES : MHD_NO;
 	}
 	if (*upload_data_size != 0) {
 		/* Nothing here takes a body: drop it. */
@@ -577,6 +778,8 @@ free_server(struct http_server *server)
 		MHD_destroy_response(server->bad_request);
 	pthread_mutex_destroy(&server->cache_lock);
 	pthread_rwlock_destroy(&server->settings_lock);
+	pthread_mutex_destroy(&server->watch_lock);
+	pthread_cond_destroy(&server->watch_wake);
 	free(server);
 }
 
@@ -617,6 +820,14 @@ http_server_start(const struct settings *s, struct health_store *store,
 	atomic_init(&server->serving, false);
 	pthread_mutex_init(&server->cache_lock, NULL);
 	pthread_rwlock_init(&server->settings_lock, NULL);
+	pthread_mutex_init(&server->watch_lock, NULL);
+	pthread_condattr_t attr;
+	pthread_condattr_init(&attr);
+	/* Deadlines are monotonic: a clock step must not move them. */
+	pthread_condattr_setclock(&attr, CLOCK_MONOTONIC);
+	pthread_cond_init(&server->watch_wake, &attr);
+	pthread_condattr_destroy(&attr);
+	server->head_timeout_ms = s->connection_timeout_ms;
 	server->store = store;
 	configure(server, s);
 	server->not_found = make_static(
@@ -647,6 +858,8 @@ http_server_start(const struct settings *s, struct health_store *store,
 		{ MHD_OPTION_LISTEN_SOCKET, listen_fd, NULL },
 		{ MHD_OPTION_CONNECTION_LIMIT, s->max_connections, NULL },
 		{ MHD_OPTION_CONNECTION_TIMEOUT, timeout_s, NULL },
+		{ MHD_OPTION_NOTIFY_CONNECTION, (intptr_t)on_connection, server },
+		{ MHD_OPTION_NOTIFY_COMPLETED, (intptr_t)on_completed, server },
 		{ MHD_OPTION_CONNECTION_MEMORY_LIMIT, CONNECTION_MEMORY, NULL },
 		{ MHD_OPTION_UNESCAPE_CALLBACK, (intptr_t)unescape, NULL },
 		/* HTTP/1.1 without Host gets 400, as RFC 9112 asks. */
@@ -663,6 +876,15 @@ http_server_start(const struct settings *s, struct health_store *store,
 		*err = xstrdup("listen: the HTTP server did not start (see above)");
 		return NULL;
 	}
+	int e = pthread_create(&server->sweeper, NULL, sweeper_main, server);
+	if (e != 0) {
+		MHD_stop_daemon(server->daemon);
+		free_server(server);
+		*err = xasprintf("listen: cannot start the HTTP server's timer thread: %s",
+				 strerror(e));
+		return NULL;
+	}
+	server->sweeper_started = true;
 	atomic_store(&server->serving, true);
 	return server;
 }
@@ -675,7 +897,9 @@ http_server_stop(struct http_server *server)
 	/* No MHD_quiesce_daemon() first: with a thread pool on epoll,
 	 * libmicrohttpd 0.9.75 can abort in it ("Failed to remove listen FD
 	 * from epoll set", seen in a sanitizer run). MHD_stop_daemon() joins
-	 * the threads, then closes the listening socket itself. */
+	 * the threads, then closes the listening socket itself. The sweeper
+	 * goes first; the connections leave its list as MHD closes them. */
+	stop_sweeper(server);
 	MHD_stop_daemon(server->daemon);
 	free_server(server);
 }
