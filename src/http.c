@@ -34,19 +34,6 @@
  */
 #define CONNECTION_MEMORY 4096
 
-/* The answers a request can get from the snapshot, each cached apart. */
-enum variant {
-	VARIANT_HEALTH_JSON,
-	VARIANT_HEALTH_IETF,
-	VARIANT_READYZ,
-	VARIANT_LIVEZ,
-	VARIANT_METRICS,
-	/* /history and /: one render per snapshot generation (see serve()). */
-	VARIANT_HISTORY,
-	VARIANT_PAGE,
-	VARIANT_COUNT,
-};
-
 /*
  * An answer rendered from one snapshot generation in one millisecond:
  * every request in that window gets the very same bytes (the body carries
@@ -59,8 +46,8 @@ struct cached_reply {
 	uint64_t generation;
 	int64_t ms;
 	unsigned int status;
-	/* VARIANT_HISTORY, VARIANT_PAGE: monotonic ms the answer holds
-	 * until in its generation (the page turns stale at stale_at). */
+	/* CACHE_PER_GENERATION: monotonic ms the answer holds until in
+	 * its generation (the page turns stale at stale_at). */
 	int64_t until_mono_ms;
 };
 
@@ -99,8 +86,9 @@ struct http_server {
 
 	/* Held only to look up or swap a cached reply, never to render. */
 	pthread_mutex_t cache_lock;
-	struct cached_reply cache[VARIANT_COUNT];
+	struct cached_reply *cache;    /* one per row of endpoints[] */
 	struct MHD_Response *not_found;
+	char *not_found_text;          /* not_found's body */
 	struct MHD_Response *not_allowed;
 	struct MHD_Response *bad_request;
 
@@ -120,7 +108,7 @@ struct http_server {
 /* Marks the first call of the access handler for a request. */
 static int first_call_marker;
 
-static const char *const text_type = "text/plain; charset=utf-8";
+#define TEXT_TYPE "text/plain; charset=utf-8"
 
 __attribute__((format(printf, 2, 0)))
 static void
@@ -160,7 +148,7 @@ make_static(const char *body, const char *allow)
 		strlen(body), (void *)body, MHD_RESPMEM_PERSISTENT);
 	if (!resp)
 		mem_oom();
-	MHD_add_response_header(resp, MHD_HTTP_HEADER_CONTENT_TYPE, text_type);
+	MHD_add_response_header(resp, MHD_HTTP_HEADER_CONTENT_TYPE, TEXT_TYPE);
 	MHD_add_response_header(resp, MHD_HTTP_HEADER_CACHE_CONTROL, "no-store");
 	if (allow)
 		MHD_add_response_header(resp, MHD_HTTP_HEADER_ALLOW, allow);
@@ -168,14 +156,14 @@ make_static(const char *body, const char *allow)
 }
 
 /*
- * Does an Accept header ask for application/health+json? A media-range
- * list with parameters: "application/health+json;q=0" declines it, and
+ * Does an Accept header ask for type? A media-range list with
+ * parameters: "application/health+json;q=0" declines it, and
  * "application/health+jsonx" is another type.
  */
 static bool
-accepts_health_json(const char *accept)
+accepts(const char *accept, const char *type)
 {
-	static const char want[] = "application/health+json";
+	size_t want = strlen(type);
 	const char *p = accept;
 	while (p && *p) {
 		p += strspn(p, " \t,");
@@ -183,8 +171,7 @@ accepts_health_json(const char *accept)
 		size_t type_len = len;
 		while (type_len > 0 && (p[type_len - 1] == ' ' || p[type_len - 1] == '\t'))
 			type_len--;
-		bool match = type_len == sizeof(want) - 1 &&
-			     strncasecmp(p, want, type_len) == 0;
+		bool match = type_len == want && strncasecmp(p, type, type_len) == 0;
 		const char *q = p + len;
 		double weight = 1;
 		/* Parameters up to the next range. */
@@ -203,134 +190,260 @@ accepts_health_json(const char *accept)
 	return false;
 }
 
+/* ---- the endpoints */
+
+/* What an endpoint's render function gets: one snapshot seen at one instant. */
+struct render_ctx {
+	const struct http_server *server;
+	const struct health_snapshot *snap;
+	const struct health_view *view;
+	/* Rows with .history only; NULL when history_size keeps none. */
+	const struct history *history;
+	int64_t now;               /* wall-clock ms, for timestamps */
+};
+
+/* What a render function fills in. */
+struct answer {
+	unsigned int status;       /* preset to 200 */
+	char *body;                /* malloc'ed; the response takes it */
+	size_t len;
+	/* CACHE_PER_GENERATION rows: the monotonic ms the answer holds until
+	 * within its generation; preset to forever. */
+	int64_t until_mono_ms;
+};
+
+enum cache_policy {
+	/* The body carries a millisecond timestamp: one render serves every
+	 * request in the same snapshot generation and millisecond. */
+	CACHE_PER_MS,
+	/* No millisecond in the body: one render serves a whole snapshot
+	 * generation (a probe interval), until answer.until_mono_ms. This
+	 * matters for a history of up to 100000 probes. */
+	CACHE_PER_GENERATION,
+};
+
+/*
+ * One answer the server gives. A request is served by the first row with
+ * its path whose accept is NULL or asked for by the request's Accept
+ * header; rows of a path that has such a choice carry Vary: Accept.
+ */
+struct endpoint {
+	const char *path;
+	const char *accept;
+	const char *type;          /* Content-Type */
+	enum cache_policy cache;
+	void (*render)(const struct render_ctx *ctx, struct answer *a);
+	/* Renders from the history, copied with the snapshot in one instant. */
+	bool history;
+	/* Headers beyond Content-Type, Cache-Control and Vary: name, value,
+	 * ..., NULL. */
+	const char *const *headers;
+};
+
 static unsigned int
-ready_status(const struct http_server *server, const struct health_view *v)
+ready_status(const struct render_ctx *ctx)
 {
+	const struct health_view *v = ctx->view;
 	if (v->state == HEALTH_HEALTHY ||
-	    (v->state == HEALTH_DEGRADED && server->settings->degraded_ok))
+	    (v->state == HEALTH_DEGRADED && ctx->server->settings->degraded_ok))
 		return MHD_HTTP_OK;
 	return MHD_HTTP_SERVICE_UNAVAILABLE;
 }
 
-/* ---- /history and the status page */
-
-/*
- * /history or /, from the snapshot and the history copied in one instant.
- * Neither depends on the millisecond: one render serves a whole snapshot
- * generation (a probe interval), which matters for a history of up to
- * 100000 probes. The page shows the view's state, so it holds only until
- * the snapshot turns stale; *until_mono says when that is.
- */
-static struct MHD_Response *
-render_history_variant(struct http_server *server, enum variant variant,
-		       int64_t now, uint64_t *generation, unsigned int *status,
-		       int64_t *until_mono)
+static void
+render_health(const struct render_ctx *ctx, struct answer *a)
 {
-	struct health_snapshot snap;
-	struct health_view view;
-	size_t capacity = health_store_history_capacity(server->store);
-	struct history *copy = capacity ? history_create(capacity) : NULL;
-	*generation = health_store_read_history(server->store, &snap, copy);
-	health_view(&snap, clock_mono_ms(), &view);
-	*status = MHD_HTTP_OK;
-	*until_mono = view.stale ? INT64_MAX : snap.stale_at_mono_ms;
-
-	size_t len = 0;
-	char *body;
-	struct MHD_Response *resp;
-	if (variant == VARIANT_HISTORY) {
-		*until_mono = INT64_MAX;
-		if (copy) {
-			body = history_render_json(copy, &len);
-		} else {
-			body = xstrdup("{\"historySize\":0,\"probes\":[],\"transitions\":[]}");
-			len = strlen(body);
-		}
-		resp = make_response(body, len, "application/json", false);
-	} else {
-		body = page_render(&snap, &view, copy, &server->page_info, now, &len);
-		resp = make_response(body, len, "text/html; charset=utf-8", false);
-		/* No script, nothing fetched: the page cannot be turned
-		 * against its reader even if an escape were missed. */
-		MHD_add_response_header(resp, "Content-Security-Policy",
-					"default-src 'none'; style-src 'unsafe-inline'; "
-					"img-src data:");
-	}
-	MHD_add_response_header(resp, "X-Content-Type-Options", "nosniff");
-	history_destroy(copy);
-	return resp;
+	a->status = ready_status(ctx);
+	a->body = render_health_json(ctx->snap, ctx->view, &ctx->server->info,
+				     ctx->now, &a->len);
 }
 
-/* Renders variant from the latest snapshot. */
+static void
+render_ietf(const struct render_ctx *ctx, struct answer *a)
+{
+	/* The draft maps warn to 2xx whatever degraded_ok says. */
+	a->status = ctx->view->state == HEALTH_DEGRADED ? MHD_HTTP_OK : ready_status(ctx);
+	a->body = render_health_ietf(ctx->snap, ctx->view, &ctx->server->info,
+				     ctx->now, &a->len);
+}
+
+static void
+render_readyz(const struct render_ctx *ctx, struct answer *a)
+{
+	const struct health_view *v = ctx->view;
+	a->status = ready_status(ctx);
+	if (a->status == MHD_HTTP_OK)
+		a->body = xasprintf("ready: %s\n", health_state_name(v->state));
+	else
+		a->body = xasprintf("not ready: %s%s%s\n", health_state_name(v->state),
+				    v->error[0] ? ": " : "", v->error);
+	a->len = strlen(a->body);
+}
+
+static void
+render_livez(const struct render_ctx *ctx, struct answer *a)
+{
+	/* Only the probe loop's own progress: an Intercom outage must never
+	 * restart every replica at once. */
+	if (ctx->view->live) {
+		a->body = xstrdup("ok\n");
+	} else {
+		a->status = MHD_HTTP_SERVICE_UNAVAILABLE;
+		a->body = xasprintf("stale: the probe loop finished no probe"
+				    " within stale_after (%lld ms)\n",
+				    (long long)ctx->server->settings->stale_after_ms);
+	}
+	a->len = strlen(a->body);
+}
+
+static void
+render_prometheus(const struct render_ctx *ctx, struct answer *a)
+{
+	a->body = render_metrics(ctx->snap, ctx->view, &ctx->server->info, &a->len);
+}
+
+static void
+render_history(const struct render_ctx *ctx, struct answer *a)
+{
+	if (ctx->history) {
+		a->body = history_render_json(ctx->history, &a->len);
+	} else {
+		a->body = xstrdup("{\"historySize\":0,\"probes\":[],\"transitions\":[]}");
+		a->len = strlen(a->body);
+	}
+}
+
+static void
+render_page(const struct render_ctx *ctx, struct answer *a)
+{
+	/* The page shows the view's state, so it holds only until the
+	 * snapshot turns stale. */
+	if (!ctx->view->stale)
+		a->until_mono_ms = ctx->snap->stale_at_mono_ms;
+	a->body = page_render(ctx->snap, ctx->view, ctx->history,
+			      &ctx->server->page_info, ctx->now, &a->len);
+}
+
+static const char *const history_headers[] = {
+	"X-Content-Type-Options", "nosniff",
+	NULL,
+};
+
+static const char *const page_headers[] = {
+	/* No script, nothing fetched: the page cannot be turned against its
+	 * reader even if an escape were missed. */
+	"Content-Security-Policy",
+	"default-src 'none'; style-src 'unsafe-inline'; img-src data:",
+	"X-Content-Type-Options", "nosniff",
+	NULL,
+};
+
+/* Every endpoint: a new one is a row here and its render function. */
+static const struct endpoint endpoints[] = {
+	{ "/health", "application/health+json", "application/health+json",
+	  CACHE_PER_MS, render_ietf, false, NULL },
+	{ "/health", NULL, "application/json", CACHE_PER_MS, render_health, false, NULL },
+	{ "/readyz", NULL, TEXT_TYPE, CACHE_PER_MS, render_readyz, false, NULL },
+	{ "/livez", NULL, TEXT_TYPE, CACHE_PER_MS, render_livez, false, NULL },
+	{ "/metrics", NULL, "text/plain; version=0.0.4; charset=utf-8",
+	  CACHE_PER_MS, render_prometheus, false, NULL },
+	{ "/history", NULL, "application/json", CACHE_PER_GENERATION,
+	  render_history, true, history_headers },
+	{ "/", NULL, "text/html; charset=utf-8", CACHE_PER_GENERATION,
+	  render_page, true, page_headers },
+};
+
+#define ENDPOINT_COUNT (sizeof(endpoints) / sizeof(endpoints[0]))
+
+/* Does the answer at e's path depend on Accept? */
+static bool
+varies(const struct endpoint *e)
+{
+	for (size_t i = 0; i < ENDPOINT_COUNT; i++)
+		if (endpoints[i].accept && strcmp(endpoints[i].path, e->path) == 0)
+			return true;
+	return false;
+}
+
+/* The row serving path for this request, or -1 when no row has path. */
+static int
+find_endpoint(struct MHD_Connection *c, const char *path)
+{
+	for (size_t i = 0; i < ENDPOINT_COUNT; i++) {
+		const struct endpoint *e = &endpoints[i];
+		if (strcmp(path, e->path) != 0)
+			continue;
+		if (!e->accept ||
+		    accepts(MHD_lookup_connection_value(c, MHD_HEADER_KIND,
+							MHD_HTTP_HEADER_ACCEPT),
+			    e->accept))
+			return (int)i;
+	}
+	return -1;
+}
+
+/* "not found; endpoints: /health /readyz ...", from the table. Caller frees. */
+static char *
+not_found_body(void)
+{
+	size_t size = sizeof("not found; endpoints:\n");
+	for (size_t i = 0; i < ENDPOINT_COUNT; i++)
+		size += strlen(endpoints[i].path) + 1;
+	char *body = xmalloc(size);
+	strcpy(body, "not found; endpoints:");
+	for (size_t i = 0; i < ENDPOINT_COUNT; i++) {
+		bool seen = false;
+		for (size_t j = 0; j < i; j++)
+			seen = seen || strcmp(endpoints[j].path, endpoints[i].path) == 0;
+		if (!seen) {
+			strcat(body, " ");
+			strcat(body, endpoints[i].path);
+		}
+	}
+	strcat(body, "\n");
+	return body;
+}
+
+/* Renders e from the latest snapshot (and history, if e needs it). */
 static struct MHD_Response *
-render(struct http_server *server, enum variant variant, int64_t now,
+render(struct http_server *server, const struct endpoint *e, int64_t now,
        uint64_t *generation, unsigned int *status, int64_t *until_mono)
 {
 	struct health_snapshot snap;
 	struct health_view view;
-	*until_mono = 0;
-	if (variant == VARIANT_HISTORY || variant == VARIANT_PAGE)
-		return render_history_variant(server, variant, now, generation,
-					      status, until_mono);
-	*generation = health_store_read(server->store, &snap);
-	health_view(&snap, clock_mono_ms(), &view);
-	*status = ready_status(server, &view);
-
-	size_t len = 0;
-	char *body;
-	switch (variant) {
-	case VARIANT_HEALTH_JSON:
-		body = render_health_json(&snap, &view, &server->info, now, &len);
-		return make_response(body, len, "application/json", true);
-	case VARIANT_HEALTH_IETF:
-		/* The draft maps warn to 2xx whatever degraded_ok says. */
-		if (view.state == HEALTH_DEGRADED)
-			*status = MHD_HTTP_OK;
-		body = render_health_ietf(&snap, &view, &server->info, now, &len);
-		return make_response(body, len, "application/health+json", true);
-	case VARIANT_READYZ:
-		if (*status == MHD_HTTP_OK)
-			body = xasprintf("ready: %s\n", health_state_name(view.state));
-		else
-			body = xasprintf("not ready: %s%s%s\n",
-					 health_state_name(view.state),
-					 view.error[0] ? ": " : "", view.error);
-		return make_response(body, strlen(body), text_type, false);
-	case VARIANT_LIVEZ:
-		/* Only the probe loop's own progress: an Intercom outage must
-		 * never restart every replica at once. */
-		*status = view.live ? MHD_HTTP_OK : MHD_HTTP_SERVICE_UNAVAILABLE;
-		if (view.live)
-			body = xstrdup("ok\n");
-		else
-			body = xasprintf("stale: the probe loop finished no probe"
-					 " within stale_after (%lld ms)\n",
-					 (long long)server->settings->stale_after_ms);
-		return make_response(body, strlen(body), text_type, false);
-	case VARIANT_METRICS:
-		*status = MHD_HTTP_OK;
-		body = render_metrics(&snap, &view, &server->info, &len);
-		return make_response(body, len,
-				     "text/plain; version=0.0.4; charset=utf-8", false);
-	case VARIANT_HISTORY:
-	case VARIANT_PAGE:
-	case VARIANT_COUNT:
-		break;
+	struct history *copy = NULL;
+	if (e->history) {
+		size_t capacity = health_store_history_capacity(server->store);
+		copy = capacity ? history_create(capacity) : NULL;
+		*generation = health_store_read_history(server->store, &snap, copy);
+	} else {
+		*generation = health_store_read(server->store, &snap);
 	}
-	return NULL;
+	health_view(&snap, clock_mono_ms(), &view);
+
+	struct render_ctx ctx = { server, &snap, &view, copy, now };
+	struct answer a = { .status = MHD_HTTP_OK, .until_mono_ms = INT64_MAX };
+	e->render(&ctx, &a);
+	history_destroy(copy);
+
+	struct MHD_Response *resp = make_response(a.body, a.len, e->type, varies(e));
+	for (const char *const *h = e->headers; h && h[0]; h += 2)
+		MHD_add_response_header(resp, h[0], h[1]);
+	*status = a.status;
+	*until_mono = a.until_mono_ms;
+	return resp;
 }
 
 static enum MHD_Result
-serve(struct http_server *server, struct MHD_Connection *c, enum variant variant)
+serve(struct http_server *server, struct MHD_Connection *c, int row)
 {
-	struct cached_reply *slot = &server->cache[variant];
+	const struct endpoint *e = &endpoints[row];
+	struct cached_reply *slot = &server->cache[row];
 	int64_t now = clock_real_ms();
 	uint64_t current = health_store_generation(server->store);
 	enum MHD_Result ret;
 
-	/* /history and / hold for their generation (until it turns stale);
-	 * the rest carry a millisecond timestamp. */
-	bool per_generation = variant == VARIANT_HISTORY || variant == VARIANT_PAGE;
+	bool per_generation = e->cache == CACHE_PER_GENERATION;
 	int64_t now_mono = per_generation ? clock_mono_ms() : 0;
 
 	pthread_mutex_lock(&server->cache_lock);
@@ -348,7 +461,7 @@ serve(struct http_server *server, struct MHD_Connection *c, enum variant variant
 	unsigned int status;
 	int64_t until_mono;
 	pthread_rwlock_rdlock(&server->settings_lock);
-	struct MHD_Response *resp = render(server, variant, now, &generation, &status,
+	struct MHD_Response *resp = render(server, e, now, &generation, &status,
 					   &until_mono);
 	pthread_rwlock_unlock(&server->settings_lock);
 	ret = MHD_queue_response(c, status, resp);
@@ -437,59 +550,6 @@ several_hosts(struct MHD_Connection *c)
 	unsigned int hosts = 0;
 	MHD_get_connection_values(c, MHD_HEADER_KIND, count_host, &hosts);
 	return hosts > 1;
-}
-
-enum route {
-	ROUTE_NONE,
-	ROUTE_HEALTH,
-	ROUTE_READYZ,
-	ROUTE_LIVEZ,
-	ROUTE_METRICS,
-	ROUTE_HISTORY,
-	ROUTE_PAGE,
-};
-
-static enum route
-find_route(const char *path)
-{
-	static const struct {
-		const char *path;
-		enum route route;
-	} routes[] = {
-		{ "/health", ROUTE_HEALTH },
-		{ "/readyz", ROUTE_READYZ },
-		{ "/livez", ROUTE_LIVEZ },
-		{ "/metrics", ROUTE_METRICS },
-		{ "/history", ROUTE_HISTORY },
-		{ "/", ROUTE_PAGE },
-	};
-	for (size_t i = 0; i < sizeof(routes) / sizeof(routes[0]); i++)
-		if (strcmp(path, routes[i].path) == 0)
-			return routes[i].route;
-	return ROUTE_NONE;
-}
-
-static enum variant
-variant_of(struct MHD_Connection *c, enum route route)
-{
-	switch (route) {
-	case ROUTE_HEALTH:
-		return accepts_health_json(MHD_lookup_connection_value(
-			       c, MHD_HEADER_KIND, MHD_HTTP_HEADER_ACCEPT)) ?
-			       VARIANT_HEALTH_IETF : VARIANT_HEALTH_JSON;
-	case ROUTE_READYZ:
-		return VARIANT_READYZ;
-	case ROUTE_LIVEZ:
-		return VARIANT_LIVEZ;
-	case ROUTE_HISTORY:
-		return VARIANT_HISTORY;
-	case ROUTE_PAGE:
-		return VARIANT_PAGE;
-	case ROUTE_METRICS:
-	case ROUTE_NONE:
-		break;
-	}
-	return VARIANT_METRICS;
 }
 
 /* ---- request-head deadlines */
@@ -684,14 +744,14 @@ on_request(void *cls, struct MHD_Connection *c, const char *url,
 	if (several_hosts(c))
 		return MHD_queue_response(c, MHD_HTTP_BAD_REQUEST,
 					  server->bad_request);
-	enum route route = find_route(target_path(url));
-	if (route == ROUTE_NONE)
+	int row = find_endpoint(c, target_path(url));
+	if (row < 0)
 		return MHD_queue_response(c, MHD_HTTP_NOT_FOUND, server->not_found);
 	if (strcmp(method, MHD_HTTP_METHOD_GET) != 0 &&
 	    strcmp(method, MHD_HTTP_METHOD_HEAD) != 0)
 		return MHD_queue_response(c, MHD_HTTP_METHOD_NOT_ALLOWED,
 					  server->not_allowed);
-	return serve(server, c, variant_of(c, route));
+	return serve(server, c, row);
 }
 
 int
@@ -767,11 +827,13 @@ http_server_describe(int fd, char *out, size_t size)
 static void
 free_server(struct http_server *server)
 {
-	for (int i = 0; i < VARIANT_COUNT; i++)
+	for (size_t i = 0; server->cache && i < ENDPOINT_COUNT; i++)
 		if (server->cache[i].response)
 			MHD_destroy_response(server->cache[i].response);
+	free(server->cache);
 	if (server->not_found)
 		MHD_destroy_response(server->not_found);
+	free(server->not_found_text);
 	if (server->not_allowed)
 		MHD_destroy_response(server->not_allowed);
 	if (server->bad_request)
@@ -804,7 +866,7 @@ http_server_reconfigure(struct http_server *server, const struct settings *s)
 	pthread_rwlock_unlock(&server->settings_lock);
 	/* Cached answers were rendered with the old settings. */
 	pthread_mutex_lock(&server->cache_lock);
-	for (int i = 0; i < VARIANT_COUNT; i++) {
+	for (size_t i = 0; i < ENDPOINT_COUNT; i++) {
 		if (server->cache[i].response)
 			MHD_destroy_response(server->cache[i].response);
 		server->cache[i] = (struct cached_reply){ 0 };
@@ -830,8 +892,9 @@ http_server_start(const struct settings *s, struct health_store *store,
 	server->head_timeout_ms = s->connection_timeout_ms;
 	server->store = store;
 	configure(server, s);
-	server->not_found = make_static(
-		"not found; endpoints: / /health /readyz /livez /metrics /history\n", NULL);
+	server->cache = xcalloc(ENDPOINT_COUNT, sizeof(*server->cache));
+	server->not_found_text = not_found_body();
+	server->not_found = make_static(server->not_found_text, NULL);
 	server->not_allowed = make_static("method not allowed; use GET or HEAD\n",
 					  "GET, HEAD");
 	server->bad_request = make_static("bad request: more than one Host header\n",
