@@ -1,6 +1,7 @@
 #include <arpa/inet.h>
 #include <ctype.h>
 #include <errno.h>
+#include <malloc.h>
 #include <netdb.h>
 #include <netinet/in.h>
 #include <pthread.h>
@@ -33,6 +34,17 @@
  * take the RSS from 16 to 49 MB.
  */
 #define CONNECTION_MEMORY 4096
+
+/*
+ * A crowd of at least this many connections that has shrunk to a quarter
+ * gets its memory handed back to the kernel. malloc keeps what a closed
+ * connection freed for reuse, in the HTTP thread's own arena: after wrk's
+ * 1,000 connections left, 4.6 MiB of it stayed resident (RSS 14.9 MiB
+ * idle, 19.2 MiB after, and creeping up over further rounds), and
+ * malloc_trim() took RSS back to 14.5 MiB. 128 connections hold about
+ * 640 KiB, below which a trim is not worth its walk over the heap.
+ */
+#define TRIM_AFTER_CONNECTIONS 128
 
 /*
  * An answer rendered from one snapshot generation in one millisecond:
@@ -99,6 +111,9 @@ struct http_server {
 	pthread_mutex_t watch_lock;
 	pthread_cond_t watch_wake;
 	struct head_watch *watched;
+	size_t watch_count;
+	/* The most connections open at once since the last trim. */
+	size_t watch_peak;
 	int64_t head_timeout_ms;
 	bool sweeper_started;
 	bool sweeper_stop;
@@ -605,6 +620,14 @@ on_completed(void *cls, struct MHD_Connection *c, void **con_cls,
 		;
 }
 
+/* A crowd has gone and left its memory with malloc (watch_lock held). */
+static bool
+crowd_left(const struct http_server *server)
+{
+	return server->watch_peak >= TRIM_AFTER_CONNECTIONS &&
+	       server->watch_count <= server->watch_peak / 4;
+}
+
 static void
 on_connection(void *cls, struct MHD_Connection *c, void **socket_context,
 	      enum MHD_ConnectionNotificationCode toe)
@@ -624,6 +647,8 @@ on_connection(void *cls, struct MHD_Connection *c, void **socket_context,
 		else
 			pthread_cond_signal(&server->watch_wake);
 		server->watched = w;
+		if (++server->watch_count > server->watch_peak)
+			server->watch_peak = server->watch_count;
 		pthread_mutex_unlock(&server->watch_lock);
 		*socket_context = w;
 		return;
@@ -638,6 +663,9 @@ on_connection(void *cls, struct MHD_Connection *c, void **socket_context,
 		server->watched = w->next;
 	if (w->next)
 		w->next->prev = w->prev;
+	server->watch_count--;
+	if (crowd_left(server))
+		pthread_cond_signal(&server->watch_wake);
 	pthread_mutex_unlock(&server->watch_lock);
 	free(w);
 	*socket_context = NULL;
@@ -680,7 +708,7 @@ sweep_once(struct http_server *server, int64_t now)
  * The sweeper: wakes at the earliest deadline, and at least every quarter
  * of the timeout while connections are open (a deadline on_completed()
  * set meanwhile is seen late by at most that); sleeps while there are
- * none.
+ * none. When a crowd has left, it gives the crowd's memory back.
  */
 static void *
 sweeper_main(void *arg)
@@ -691,6 +719,18 @@ sweeper_main(void *arg)
 	while (!server->sweeper_stop) {
 		int64_t now = clock_mono_ms();
 		int64_t next = sweep_once(server, now);
+		if (crowd_left(server)) {
+			size_t peak = server->watch_peak;
+			server->watch_peak = server->watch_count;
+			pthread_mutex_unlock(&server->watch_lock);
+			int64_t t0 = clock_mono_ms();
+			malloc_trim(0);
+			log_debug("http: %zu connections at most, now fewer than a quarter:"
+				  " freed memory returned in %lld ms", peak,
+				  (long long)(clock_mono_ms() - t0));
+			pthread_mutex_lock(&server->watch_lock);
+			continue;
+		}
 		if (!server->watched) {
 			pthread_cond_wait(&server->watch_wake, &server->watch_lock);
 			continue;
