@@ -695,9 +695,9 @@ sweep_once(struct http_server *server, int64_t now)
 			continue;
 		if (w->fd >= 0) {
 			/* Best effort: a full socket buffer only loses the 408. */
-			(void)!send(w->fd, head_timeout_reply,
-				    sizeof(head_timeout_reply) - 1,
-				    MSG_DONTWAIT | MSG_NOSIGNAL);
+			(void)send(w->fd, head_timeout_reply,
+				   sizeof(head_timeout_reply) - 1,
+				   MSG_DONTWAIT | MSG_NOSIGNAL);
 			shutdown(w->fd, SHUT_RDWR);
 		}
 	}
