@@ -857,24 +857,27 @@ START_TEST(dripped_head_is_cut_at_the_deadline)
 		char drip[32];
 		int len = snprintf(drip, sizeof(drip), "X-Drip-%d: y\r\n", lines++);
 		send(fd, drip, (size_t)len, MSG_NOSIGNAL | MSG_DONTWAIT);
-		long long us;
+		/* Whether, not how fast: latency is bench/run's to measure. */
+		struct http_reply r;
+		http_request(daemon_.port, NULL, "/livez", NULL, &r);
 		livez_asked++;
-		if (ask(daemon_.port, NULL, "/livez", &us) == 200)
+		if (r.status == 200)
 			livez_ok++;
+		http_reply_free(&r);
 		sleep_ms(250);
 	}
 	long long held = now_ms() - start;
 	reply[got] = '\0';
 	close(fd);
-	fprintf(stderr, "# dripped head: %d lines over %lld ms, %s; answer: %.40s; "
-		"/livez answered 200 %d of %d times\n", lines, held,
-		closed ? "then closed" : "never closed", got ? reply : "(none)",
+	fprintf(stderr, "# dripped head: %d lines over %lld ms, %s; answer: %d "
+		"(0: none); /livez answered 200 %d of %d times\n", lines, held,
+		closed ? "then closed" : "never closed", status_of(reply),
 		livez_ok, livez_asked);
 	ck_assert_msg(closed, "dripped head: a header line every 250 ms held the "
 		      "connection for %lld ms (connection_timeout %lld ms)", held,
 		      timeout_ms);
 	ck_assert_msg(got == 0 || status_of(reply) == 408,
-		      "dripped head: closed with \"%.40s\", want a 408", reply);
+		      "dripped head: closed with a %d, want a 408", status_of(reply));
 	ck_assert_msg(livez_asked > 0 && livez_ok == livez_asked,
 		      "dripped head: /livez answered 200 only %d of %d times",
 		      livez_ok, livez_asked);
