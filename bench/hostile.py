@@ -52,11 +52,17 @@ def crowd(port, n):
                 continue
             socks.append(s)
             batch.append(s)
+        # poll(), not select(): the crowd's descriptors go past FD_SETSIZE.
+        poller = select.poll()
+        for s in batch:
+            poller.register(s, select.POLLOUT)
         deadline = time.monotonic() + 2
-        pending = list(batch)
+        pending = len(batch)
         while pending and time.monotonic() < deadline:
-            _, w, _ = select.select([], pending, [], deadline - time.monotonic())
-            pending = [s for s in pending if s not in w]
+            ready = poller.poll(max(0, (deadline - time.monotonic()) * 1000))
+            for fd, _ in ready:
+                poller.unregister(fd)
+                pending -= 1
     return socks
 
 
