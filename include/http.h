@@ -5,7 +5,8 @@
 #include "settings.h"
 
 /*
- * The HTTP server: /health, /readyz, /livez and /metrics over
+ * The HTTP server: /health, /readyz, /livez, /metrics, /history and the
+ * status page (one row each in http.c's endpoint table) over
  * libmicrohttpd, answered from the latest published snapshot. It never
  * waits on the network and never causes a probe.
  */

@@ -224,9 +224,6 @@ void loader_format_duration(int64_t ms, char *buf, size_t size);
  */
 const char *loader_url_problem(const char *url, char *buf, size_t size);
 
-/* url with any user:password@ replaced by "***@" (in buf, or url). */
-const char *loader_loggable_url(const char *url, char *buf, size_t size);
-
 /* A rejected value quoted, an unknown word bare, a path: escaped and
  * bounded for an error line (caller frees). A long value may be a pasted
  * token and is described by its length instead. */

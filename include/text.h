@@ -75,4 +75,18 @@ size_t text_json_escape(char *dst, size_t size, const char **src, size_t *n);
 size_t text_prom_label_escape(char *dst, size_t size, const char **src,
 			      size_t *n);
 
+/* What a URL's userinfo becomes wherever the URL is shown. */
+#define TEXT_URL_MASK "***"
+
+/*
+ * url as it may be shown: the userinfo of its authority ("user:password"
+ * before the last '@' ahead of the path, query or fragment) replaced by
+ * TEXT_URL_MASK. Not the secrets secret.c guards, but credentials all the
+ * same, and what shows a URL (logs, /health, the status page, preflight)
+ * travels far. Returns url itself when it has no userinfo, else buf,
+ * which must hold strlen(url) + sizeof(TEXT_URL_MASK) bytes for the whole
+ * URL (a shorter one cuts its end, never into the mask). NULL gives NULL.
+ */
+const char *text_url_masked(const char *url, char *buf, size_t size);
+
 #endif

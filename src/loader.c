@@ -977,31 +977,6 @@ resolve_row(struct loader *ld, size_t id)
 	return 0;
 }
 
-/*
- * url with any user:password@ replaced by "***@": not the secrets this
- * module guards, but credentials all the same, and logs travel far.
- */
-const char *
-loader_loggable_url(const char *url, char *buf, size_t size)
-{
-	if (!url)
-		return NULL;
-	const char *rest = strstr(url, "://");
-	if (!rest)
-		return url;
-	rest += 3;
-	const char *end = rest + strcspn(rest, "/?#");
-	const char *at = NULL;
-	for (const char *p = rest; p < end; p++) {
-		if (*p == '@')
-			at = p;
-	}
-	if (!at)
-		return url;
-	snprintf(buf, size, "%.*s***%s", (int)(rest - url), url, at);
-	return buf;
-}
-
 /* A row's value as the log shows it (in buf, or a constant). */
 const char *
 loader_format(const struct loader_row *d, const void *base, char *buf,
@@ -1033,7 +1008,7 @@ loader_format(const struct loader_row *d, const void *base, char *buf,
 		text = *(char *const *)field;
 		if (!text)
 			return (d->flags & F_OFF) ? "off" : "unset";
-		return loader_loggable_url(text, buf, size);
+		return text_url_masked(text, buf, size);
 	case TYPE_NAME:
 	case TYPE_TEXT:
 	case TYPE_STRING:

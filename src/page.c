@@ -18,6 +18,7 @@
 
 #include "mem.h"
 #include "page.h"
+#include "text.h"
 
 void
 page_html_escape(FILE *f, const char *s, size_t max)
@@ -519,6 +520,18 @@ put_side_checks(FILE *f, const struct health_snapshot *s)
 	fputs("</dl>\n", f);
 }
 
+/* A URL, its userinfo masked (a URL may carry credentials), escaped. */
+static void
+put_url(FILE *f, const char *url)
+{
+	if (!url)
+		return;
+	size_t size = strlen(url) + sizeof(TEXT_URL_MASK);
+	char *shown = xmalloc(size);
+	page_html_escape(f, text_url_masked(url, shown, size), SIZE_MAX);
+	free(shown);
+}
+
 char *
 page_render(const struct health_snapshot *s, const struct health_view *v,
 	    const struct history *h, const struct page_info *info,
@@ -542,7 +555,7 @@ page_render(const struct health_snapshot *s, const struct health_view *v,
 		"<style>%s</style>\n</head>\n<body>\n"
 		"<h1>intercom-healthd: Intercom API at ",
 		refresh_s, health_state_name(v->state), style);
-	page_html_escape(f, info->api_url, SIZE_MAX);
+	put_url(f, info->api_url);
 	fputs("</h1>\n", f);
 
 	put_banner(f, s, v, h, now_ms);

@@ -157,6 +157,20 @@ put_str_member(struct buf *b, bool *first, const char *key,
 	put_json_strn(b, value, max);
 }
 
+/* A URL member, its userinfo masked: a URL may carry credentials. */
+static void
+put_url_member(struct buf *b, bool *first, const char *key, const char *url)
+{
+	if (!url) {
+		put_str_member(b, first, key, "", SIZE_MAX);
+		return;
+	}
+	size_t size = strlen(url) + sizeof(TEXT_URL_MASK);
+	char *shown = xmalloc(size);
+	put_str_member(b, first, key, text_url_masked(url, shown, size), SIZE_MAX);
+	free(shown);
+}
+
 static void
 put_int_member(struct buf *b, bool *first, const char *key,
 	       int64_t value)
@@ -288,7 +302,7 @@ put_intercom_service(struct buf *b, const struct health_snapshot *s,
 		put_time_member(b, &first, "backoffUntil", true, s->backoff_until_ms);
 	if (s->next_probe_ms > 0)
 		put_time_member(b, &first, "nextProbeAt", true, s->next_probe_ms);
-	put_str_member(b, &first, "apiUrl", nonnull(info->api_url), SIZE_MAX);
+	put_url_member(b, &first, "apiUrl", info->api_url);
 	put_str_member(b, &first, "region", nonnull(info->region), SIZE_MAX);
 	buf_append(b, "}", 1);
 }
@@ -442,7 +456,7 @@ render_health_ietf(const struct health_snapshot *s,
 	/* The componentType-first object: open_check starts it. */
 	open_check(&b, &checks_first, "intercom:responseTime");
 	in_check = false;
-	put_str_member(&b, &in_check, "componentId", nonnull(info->api_url), SIZE_MAX);
+	put_url_member(&b, &in_check, "componentId", info->api_url);
 	if (s->probed)
 		put_int_member(&b, &in_check, "observedValue", s->last.latency_ms);
 	put_str_member(&b, &in_check, "observedUnit", "ms", SIZE_MAX);

@@ -980,7 +980,7 @@ settings_log(const struct settings *s)
 		 s->token ? "set (" : "unset",
 		 s->token ? (s->token_origin ? s->token_origin : "unknown") : "",
 		 s->token ? ")" : "", s->config_file ? s->config_file : "none",
-		 s->api_url ? loader_loggable_url(s->api_url, url, sizeof(url)) : "-",
+		 s->api_url ? text_url_masked(s->api_url, url, sizeof(url)) : "-",
 		 s->region ? s->region : "-", interval, timeout,
 		 s->listen ? s->listen : "-");
 

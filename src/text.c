@@ -250,3 +250,26 @@ text_show(const char *text, size_t len, bool quotes, size_t max)
 	*o = '\0';
 	return out;
 }
+
+/* ---- URLs ---- */
+
+const char *
+text_url_masked(const char *url, char *buf, size_t size)
+{
+	if (!url)
+		return NULL;
+	const char *rest = strstr(url, "://");
+	if (!rest)
+		return url;
+	rest += 3;
+	const char *end = rest + strcspn(rest, "/?#");
+	const char *at = NULL;
+	for (const char *p = rest; p < end; p++) {
+		if (*p == '@')
+			at = p;
+	}
+	if (!at)
+		return url;
+	snprintf(buf, size, "%.*s" TEXT_URL_MASK "%s", (int)(rest - url), url, at);
+	return buf;
+}

@@ -652,6 +652,84 @@ START_TEST(bad_token_file_warned_once_per_change)
 }
 END_TEST
 
+/*
+ * RFC 9112 section 3.2: a request with more than one Host field is
+ * answered 400. Proxies and the daemon may each pick a different one, so
+ * what one checked and what the other served would part.
+ */
+START_TEST(two_host_headers_get_400)
+{
+	const char *const args[] = { "--interval=1s", "--timeout=900ms", NULL };
+	daemon_start_fake(&daemon_, &harness_fake, args);
+	cJSON_Delete(wait_health(&daemon_, pred_probed, NULL, 5000, "a first probe"));
+	char out[8192];
+	ck_assert_int_eq(raw_request(daemon_.port,
+		"GET /livez HTTP/1.1\r\nHost: a\r\nHost: b\r\n\r\n", out,
+		sizeof(out)), 400);
+	/* Field names are case-insensitive; the same value twice is still two. */
+	ck_assert_int_eq(raw_request(daemon_.port,
+		"GET /livez HTTP/1.1\r\nHost: a\r\nhOST: a\r\n\r\n", out,
+		sizeof(out)), 400);
+	ck_assert_int_eq(raw_request(daemon_.port,
+		"GET /nope HTTP/1.0\r\nHost: a\r\nHost: b\r\n\r\n", out,
+		sizeof(out)), 400);
+	/* One Host is served as before. */
+	ck_assert_int_eq(raw_request(daemon_.port,
+		"GET /livez HTTP/1.1\r\nHost: a\r\n\r\n", out, sizeof(out)), 200);
+	daemon_stop(&daemon_);
+}
+END_TEST
+
+/* Asserts text shows api_url with its userinfo masked and nowhere whole. */
+static void
+assert_userinfo_masked(const char *text, const char *where)
+{
+	ck_assert_msg(text != NULL, "%s: no answer", where);
+	ck_assert_msg(!strstr(text, "url-user") && !strstr(text, "url-pass"),
+		      "%s shows the credentials of api_url: %.2000s", where, text);
+	ck_assert_msg(strstr(text, "https://***@127.0.0.1:"),
+		      "%s does not show api_url masked: %.2000s", where, text);
+}
+
+/*
+ * Credentials in a URL setting are credentials: every place that shows
+ * api_url shows "***" for them, as the log does.
+ */
+START_TEST(url_credentials_never_shown)
+{
+	char api[160], ca[600];
+	snprintf(api, sizeof(api), "--api-url=https://url-user:url-pass@127.0.0.1:%d",
+		 harness_fake.https_port);
+	snprintf(ca, sizeof(ca), "--ca-file=%s", harness_fake.ca_file);
+	const char *const args[] = { api, "--interval=1s", "--timeout=900ms", NULL };
+	daemon_start_fake(&daemon_, &harness_fake, args);
+	cJSON_Delete(wait_health(&daemon_, pred_probed, NULL, 5000, "a first probe"));
+
+	struct http_reply r;
+	http_request(daemon_.port, NULL, "/health", NULL, &r);
+	assert_userinfo_masked(r.body, "/health");
+	http_reply_free(&r);
+	http_request(daemon_.port, NULL, "/health", "application/health+json", &r);
+	assert_userinfo_masked(r.body, "/health as health+json");
+	http_reply_free(&r);
+	http_request(daemon_.port, NULL, "/", NULL, &r);
+	assert_userinfo_masked(r.body, "the status page");
+	http_reply_free(&r);
+	char *log = daemon_log(&daemon_);
+	assert_userinfo_masked(log, "the log");
+	free(log);
+	daemon_stop(&daemon_);
+
+	const char *argv[] = { getenv("HEALTHD_BIN"), "check", "--format=json", api, ca,
+			       NULL };
+	const char *env[] = { "INTERCOM_ACCESS_TOKEN=" TEST_TOKEN, NULL };
+	char *out;
+	run_command(argv, env, &out);
+	assert_userinfo_masked(out, "check --format=json");
+	free(out);
+}
+END_TEST
+
 int
 main(void)
 {
@@ -667,6 +745,8 @@ main(void)
 		{ "rotated CA bundle re-read", rotated_ca_bundle_is_reread },
 		{ "token renamed right after SIGHUP", token_renamed_right_after_sighup },
 		{ "bad token file warned once", bad_token_file_warned_once_per_change },
+		{ "two Host headers", two_host_headers_get_400 },
+		{ "URL credentials never shown", url_credentials_never_shown },
 	};
 	return harness_run("hardening", cases, sizeof(cases) / sizeof(cases[0]));
 }

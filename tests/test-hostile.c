@@ -813,6 +813,81 @@ START_TEST(oversized_headers_are_refused_without_growth)
 }
 END_TEST
 
+/*
+ * Audit: a header line every few seconds kept a connection for as long as
+ * the client liked, as each byte restarted the idle timeout. The whole
+ * request head must come within connection_timeout of the connection's
+ * start, else 408 and close. One dripping connection, a line every
+ * 250 ms, given four times the timeout to be closed; /livez must answer
+ * meanwhile.
+ */
+START_TEST(dripped_head_is_cut_at_the_deadline)
+{
+	const long long timeout_ms = 2000;
+	const char *const args[] = { "--connection-timeout=2s", NULL };
+	daemon_start_fake(&daemon_, &harness_fake, args);
+	cJSON_Delete(wait_health(&daemon_, pred_probed, NULL,
+				 (int)(5000 * time_scale()), "a first probe"));
+
+	int fd = connect_from(NULL, daemon_.port);
+	ck_assert_int_ge(fd, 0);
+	struct pollfd p = { .fd = fd, .events = POLLOUT };
+	wait_writable(&p, 1, now_ms() + 2000);
+	long long start = now_ms();
+	long long limit = start + (long long)(4 * timeout_ms * time_scale());
+	static const char line[] = "GET /livez HTTP/1.1\r\nHost: x\r\n";
+	ck_assert_int_eq(send(fd, line, strlen(line), MSG_NOSIGNAL), (ssize_t)strlen(line));
+
+	char reply[256];
+	size_t got = 0;
+	bool closed = false;
+	int lines = 0, livez_ok = 0, livez_asked = 0;
+	while (!closed && now_ms() < limit) {
+		/* Whatever the daemon sent, then whether it closed. */
+		for (;;) {
+			ssize_t n = recv(fd, reply + got, sizeof(reply) - 1 - got,
+					 MSG_DONTWAIT);
+			if (n > 0 && got + (size_t)n < sizeof(reply) - 1) {
+				got += (size_t)n;
+				continue;
+			}
+			if (n == 0 || (n < 0 && errno != EAGAIN && errno != EWOULDBLOCK))
+				closed = true;
+			break;
+		}
+		if (closed)
+			break;
+		char drip[32];
+		int len = snprintf(drip, sizeof(drip), "X-Drip-%d: y\r\n", lines++);
+		send(fd, drip, (size_t)len, MSG_NOSIGNAL | MSG_DONTWAIT);
+		/* Whether, not how fast: latency is bench/run's to measure. */
+		struct http_reply r;
+		http_request(daemon_.port, NULL, "/livez", NULL, &r);
+		livez_asked++;
+		if (r.status == 200)
+			livez_ok++;
+		http_reply_free(&r);
+		sleep_ms(250);
+	}
+	long long held = now_ms() - start;
+	reply[got] = '\0';
+	close(fd);
+	fprintf(stderr, "# dripped head: %d lines over %lld ms, %s; answer: %d "
+		"(0: none); /livez answered 200 %d of %d times\n", lines, held,
+		closed ? "then closed" : "never closed", status_of(reply),
+		livez_ok, livez_asked);
+	ck_assert_msg(closed, "dripped head: a header line every 250 ms held the "
+		      "connection for %lld ms (connection_timeout %lld ms)", held,
+		      timeout_ms);
+	ck_assert_msg(got == 0 || status_of(reply) == 408,
+		      "dripped head: closed with a %d, want a 408", status_of(reply));
+	ck_assert_msg(livez_asked > 0 && livez_ok == livez_asked,
+		      "dripped head: /livez answered 200 only %d of %d times",
+		      livez_ok, livez_asked);
+	daemon_stop(&daemon_);
+}
+END_TEST
+
 int
 main(void)
 {
@@ -825,6 +900,7 @@ main(void)
 		{ "abandoned half requests", abandoned_half_requests_free_their_slots },
 		{ "one busy address", busy_source_address_is_not_locked_out },
 		{ "oversized headers", oversized_headers_are_refused_without_growth },
+		{ "dripped head", dripped_head_is_cut_at_the_deadline },
 	};
 	return harness_run("hostile", cases, sizeof(cases) / sizeof(cases[0]));
 }

@@ -280,6 +280,36 @@ START_TEST(prom_label)
 }
 END_TEST
 
+/* A URL's userinfo, and only that, is masked. */
+START_TEST(url_userinfo_masked)
+{
+	char buf[128];
+	static const struct {
+		const char *url;
+		const char *shown;
+	} cases[] = {
+		{ "https://user:pass@host:8443/a?b#c", "https://***@host:8443/a?b#c" },
+		{ "https://user@host", "https://***@host" },
+		{ "https://@host", "https://***@host" },
+		/* The last '@' of the authority ends the userinfo. */
+		{ "https://a@b:c@host/", "https://***@host/" },
+		/* Not in the authority: nothing to mask. */
+		{ "https://host/path@x", "https://host/path@x" },
+		{ "https://host?q=a@b", "https://host?q=a@b" },
+		{ "https://host#a@b", "https://host#a@b" },
+		{ "https://api.intercom.io", "https://api.intercom.io" },
+		{ "no scheme user:pass@host", "no scheme user:pass@host" },
+	};
+	for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++)
+		ck_assert_str_eq(text_url_masked(cases[i].url, buf, sizeof(buf)),
+				 cases[i].shown);
+	ck_assert_ptr_null(text_url_masked(NULL, buf, sizeof(buf)));
+	/* A buffer too short cuts the end, never into the mask. */
+	ck_assert_str_eq(text_url_masked("https://user:pass@host/long", buf, 15),
+			 "https://***@ho");
+}
+END_TEST
+
 static Suite *
 text_suite(void)
 {
@@ -300,6 +330,7 @@ text_suite(void)
 		{ "json_utf8", json_utf8 },
 		{ "json_whole_escapes", json_whole_escapes },
 		{ "prom_label", prom_label },
+		{ "url_userinfo_masked", url_userinfo_masked },
 	};
 
 	for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
