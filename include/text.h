@@ -89,4 +89,8 @@ size_t text_prom_label_escape(char *dst, size_t size, const char **src,
  */
 const char *text_url_masked(const char *url, char *buf, size_t size);
 
+/* The same as a heap copy (caller frees; aborts on out of memory), for
+ * messages built with printf; NULL gives NULL. */
+char *text_url_shown(const char *url);
+
 #endif

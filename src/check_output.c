@@ -1,6 +1,8 @@
 #include <stdio.h>
+#include <stdlib.h>
 
 #include "check_output.h"
+#include "text.h"
 
 static const char *const plugin_word[] = {
 	[HEALTH_HEALTHY] = "OK",
@@ -155,8 +157,10 @@ check_plugin_line(FILE *out, const struct settings *s, const struct check_option
 	fprintf(out, "\n");
 	/* -v: the guidelines' "additional information" lines. */
 	if (o->verbose >= 1) {
-		fprintf(out, "GET %s%s (Intercom-Version %s)\n", s->api_url, s->probe_path,
+		char *api = text_url_shown(s->api_url);
+		fprintf(out, "GET %s%s (Intercom-Version %s)\n", api, s->probe_path,
 			s->api_version);
+		free(api);
 		put_phases(out, r);
 	}
 }

@@ -13,6 +13,7 @@
 #include "preflight_report.h"
 #include "secret.h"
 #include "signature.h"
+#include "text.h"
 
 /* Longest wait in one curl_multi_poll(): the run deadline is re-checked
  * at least this often. */
@@ -502,9 +503,11 @@ preflight_run(const struct settings *s)
 	run.o.now_s = clock_real_ms() / 1000;
 
 	judge_all(s, &run.o, &report);
+	char *api = text_url_shown(s->api_url);
 	report.target = xasprintf("%s (region %s, Intercom-Version %s, timeout %lld ms)",
-				  s->api_url, s->region, s->api_version,
+				  api, s->region, s->api_version,
 				  (long long)s->timeout_ms);
+	free(api);
 	redact_report(s, &report);
 	report.duration_ms = clock_mono_ms() - started;
 	release(&run);

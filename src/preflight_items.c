@@ -161,15 +161,18 @@ preflight_judge_auth(const struct settings *s, const struct preflight_observed *
 	if (!answered(me) && me->req.result.transport == PROBE_TRANSPORT_PROTOCOL) {
 		/* The host answered, but not as Intercom does. */
 		preflight_set(it, PREFLIGHT_FAIL, "GET /me: %s", what);
+		char *api = text_url_shown(s->api_url);
 		preflight_advise(it, "%s answers, but not as Intercom's API: check"
-				 " api_url, and any proxy in between", s->api_url);
+				 " api_url, and any proxy in between", api);
+		free(api);
 		return;
 	}
 	if (!answered(me)) {
 		preflight_set(it, PREFLIGHT_FAIL, "GET /me: %s", what);
+		char *api = text_url_shown(s->api_url);
 		preflight_advise(it, "check that this host reaches %s (firewall, proxy,"
-				 " DNS) and that its certificate verifies (ca_file)",
-				 s->api_url);
+				 " DNS) and that its certificate verifies (ca_file)", api);
+		free(api);
 		return;
 	}
 	if (classify_is_2xx(status)) {
@@ -208,9 +211,12 @@ preflight_judge_auth(const struct settings *s, const struct preflight_observed *
 	else if (status >= 500)
 		preflight_advise(it, "Intercom answered with a server error: see"
 				 " status_page, then run preflight again");
-	else
+	else {
+		char *api = text_url_shown(s->api_url);
 		preflight_advise(it, "check api_url (%s): it should be Intercom's API host"
-				 " for your workspace's region", s->api_url);
+				 " for your workspace's region", api);
+		free(api);
+	}
 }
 
 void
@@ -517,8 +523,11 @@ preflight_judge_webhook_reachable(const struct settings *s, const struct preflig
 	char what[PROBE_ERROR_MAX + 32];
 	outcome(c, what, sizeof(what));
 	long status = status_of(c);
+	/* The URL may carry basic-auth credentials: shown masked. */
+	char *url = text_url_shown(s->webhook_url);
 	if (!answered(c) || status >= 500) {
-		preflight_set(it, PREFLIGHT_FAIL, "HEAD %s: %s", s->webhook_url, what);
+		preflight_set(it, PREFLIGHT_FAIL, "HEAD %s: %s", url, what);
+		free(url);
 		preflight_advise(it, "Intercom validates the endpoint with HEAD, pauses"
 				 " delivery after 1000 errors in 15 minutes and suspends"
 				 " a private app's subscription after 7 days of them:"
@@ -526,10 +535,11 @@ preflight_judge_webhook_reachable(const struct settings *s, const struct preflig
 		return;
 	}
 	int64_t ms = c->req.result.latency_ms;
-	preflight_set(it, PREFLIGHT_PASS, "HEAD %s: %s in %lld ms%s", s->webhook_url,
+	preflight_set(it, PREFLIGHT_PASS, "HEAD %s: %s in %lld ms%s", url,
 		      what, (long long)ms,
 		      ms > WEBHOOK_FAST_MS ? " (Intercom favours endpoints answering"
 					     " within 500 ms)" : "");
+	free(url);
 }
 
 static bool

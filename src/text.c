@@ -273,3 +273,16 @@ text_url_masked(const char *url, char *buf, size_t size)
 	snprintf(buf, size, "%.*s" TEXT_URL_MASK "%s", (int)(rest - url), url, at);
 	return buf;
 }
+
+char *
+text_url_shown(const char *url)
+{
+	if (!url)
+		return NULL;
+	size_t size = strlen(url) + sizeof(TEXT_URL_MASK);
+	char *buf = xmalloc(size);
+	const char *shown = text_url_masked(url, buf, size);
+	if (shown != buf)
+		memcpy(buf, url, strlen(url) + 1);
+	return buf;
+}

@@ -727,6 +727,25 @@ START_TEST(url_credentials_never_shown)
 	run_command(argv, env, &out);
 	assert_userinfo_masked(out, "check --format=json");
 	free(out);
+
+	/* check -v names the URL it probed; preflight names its target and,
+	 * for webhook_url, the endpoint it sent HEAD to. */
+	const char *verbose[] = { getenv("HEALTHD_BIN"), "check", "-v", api, ca, NULL };
+	run_command(verbose, env, &out);
+	assert_userinfo_masked(out, "check -v");
+	free(out);
+	char hook[200];
+	snprintf(hook, sizeof(hook),
+		 "--webhook-url=https://hook-user:hook-pass@127.0.0.1:%d/webhook",
+		 harness_fake.https_port);
+	const char *pre[] = { getenv("HEALTHD_BIN"), "preflight", "--status-url=off",
+			      api, ca, hook, NULL };
+	run_command(pre, env, &out);
+	assert_userinfo_masked(out, "preflight");
+	ck_assert_msg(!strstr(out, "hook-user") && !strstr(out, "hook-pass") &&
+		      strstr(out, "HEAD https://***@127.0.0.1:"),
+		      "preflight shows webhook_url's credentials: %.2000s", out);
+	free(out);
 }
 END_TEST
 
