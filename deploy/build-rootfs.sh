@@ -30,6 +30,8 @@ UID_GID=10001
 bin=${1:?usage: build-rootfs.sh BINARY OUT.tar [TAG]}
 out=${2:?usage: build-rootfs.sh BINARY OUT.tar [TAG]}
 [ -x "$bin" ] || { echo "build-rootfs.sh: $bin is not an executable" >&2; exit 2; }
+# Absolute: the hooks run wherever mmdebstrap runs them.
+bin=$(readlink -f -- "$bin")
 version=$("$bin" --version | awk '{print $NF; exit}')
 tag=${3:-intercom-healthd:$version}
 for tool in mmdebstrap python3; do
@@ -51,6 +53,9 @@ trap 'rm -rf "$work"' EXIT
 # have done that the daemon needs. Times are clamped for a reproducible layer.
 export SOURCE_DATE_EPOCH=${SOURCE_DATE_EPOCH:-$(date +%s)}
 # The hooks' "$1" (the root being built) is expanded by mmdebstrap's shell.
+# The binary's path reaches them through the environment, never pasted
+# into a hook's text, where a quote in the path would be shell syntax.
+export BUILD_ROOTFS_BIN=$bin
 # shellcheck disable=SC2016
 printf '%s\n' "$mirrors" |
 	mmdebstrap --quiet --variant=extract --mode=root \
@@ -60,7 +65,7 @@ printf '%s\n' "$mirrors" |
 		--extract-hook="printf 'root:x:0:0:root:/root:/usr/sbin/nologin\nintercom-healthd:x:$UID_GID:$UID_GID:intercom-healthd:/nonexistent:/usr/sbin/nologin\n' >\"\$1/etc/passwd\"" \
 		--extract-hook="printf 'root:x:0:\nintercom-healthd:x:$UID_GID:\n' >\"\$1/etc/group\"" \
 		--extract-hook='printf "passwd: files\ngroup: files\nhosts: files dns\n" >"$1/etc/nsswitch.conf"; printf "127.0.0.1 localhost\n::1 localhost\n" >"$1/etc/hosts"' \
-		--extract-hook="install -D -m 0755 '$bin' \"\$1/usr/bin/intercom-healthd\"" \
+		--extract-hook='install -D -m 0755 "$BUILD_ROOTFS_BIN" "$1/usr/bin/intercom-healthd"' \
 		--extract-hook='mkdir -p "$1/tmp" "$1/run" && chmod 1777 "$1/tmp"' \
 		bookworm "$work/layer.tar" - >&2
 
