@@ -56,7 +56,7 @@ cat >"$tmp/check.sh" <<'EOF2'
 # check.sh ROOT DEB VERSION: runs on the host; ROOT is the fresh chroot.
 set -euo pipefail
 root=$1 deb=$2 version=$3
-in() { chroot "$root" "$@"; }
+inroot() { chroot "$root" "$@"; }
 fail() { echo "FAIL: $*"; exit 1; }
 # Everything but what changes with any apt run or at run time.
 snapshot() {
@@ -66,15 +66,15 @@ snapshot() {
 }
 snapshot >"$root/../before.txt"
 cp "$deb" "$root/tmp/"
-DEBIAN_FRONTEND=noninteractive in apt-get install -y -q --no-install-recommends \
+DEBIAN_FRONTEND=noninteractive inroot apt-get install -y -q --no-install-recommends \
 	"/tmp/$(basename "$deb")" >"$root/../install.log" 2>&1 ||
 	{ tail -n 30 "$root/../install.log"; fail "apt-get install"; }
 
-got=$(in intercom-healthd --version)
+got=$(inroot intercom-healthd --version)
 case "$got" in *" $version"*) ;; *) fail "--version printed '$got', want $version" ;; esac
 echo "ok: installed; intercom-healthd --version: $got"
 
-conffiles=$(in dpkg-query -W -f='${Conffiles}' intercom-healthd)
+conffiles=$(inroot dpkg-query -W -f='${Conffiles}' intercom-healthd)
 case "$conffiles" in *"/etc/intercom-healthd.conf "*) ;; *) fail "the config is no conffile: $conffiles" ;; esac
 echo "ok: /etc/intercom-healthd.conf is a conffile"
 
@@ -82,15 +82,15 @@ for u in intercom-healthd.service intercom-healthd.socket; do
 	[ -f "$root/lib/systemd/system/$u" ] || fail "$u is not in /lib/systemd/system"
 done
 # --man=no: the chroot has no man(1); the page itself is checked below.
-out=$(in systemd-analyze verify --man=no intercom-healthd.service intercom-healthd.socket 2>&1) ||
+out=$(inroot systemd-analyze verify --man=no intercom-healthd.service intercom-healthd.socket 2>&1) ||
 	fail "systemd-analyze verify: $out"
 [ -z "$out" ] || fail "systemd-analyze verify says: $out"
 [ -f "$root/usr/share/man/man8/intercom-healthd.8.gz" ] || fail "no man page"
 echo "ok: systemd-analyze verify: both units clean"
 
 for u in intercom-healthd.service intercom-healthd.socket; do
-	in deb-systemd-helper debian-installed "$u" || fail "$u: not in deb-systemd-helper's state"
-	in deb-systemd-helper is-enabled "$u" || fail "$u: not enabled"
+	inroot deb-systemd-helper debian-installed "$u" || fail "$u: not in deb-systemd-helper's state"
+	inroot deb-systemd-helper is-enabled "$u" || fail "$u: not enabled"
 done
 [ -L "$root/etc/systemd/system/multi-user.target.wants/intercom-healthd.service" ] ||
 	fail "no multi-user.target.wants link"
@@ -98,7 +98,7 @@ done
 	fail "no sockets.target.wants link"
 echo "ok: the postinst enabled both units (deb-systemd-helper state and links)"
 
-DEBIAN_FRONTEND=noninteractive in apt-get purge -y -q --autoremove intercom-healthd \
+DEBIAN_FRONTEND=noninteractive inroot apt-get purge -y -q --autoremove intercom-healthd \
 	>"$root/../purge.log" 2>&1 || { tail -n 30 "$root/../purge.log"; fail "apt-get purge"; }
 rm -f "$root/tmp/$(basename "$deb")"
 snapshot >"$root/../after.txt"
