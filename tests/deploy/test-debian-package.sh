@@ -88,9 +88,12 @@ out=$(inroot systemd-analyze verify --man=no intercom-healthd.service intercom-h
 [ -f "$root/usr/share/man/man8/intercom-healthd.8.gz" ] || fail "no man page"
 echo "ok: systemd-analyze verify: both units clean"
 
+# deb-systemd-helper answers only as if from a maintainer script.
 for u in intercom-healthd.service intercom-healthd.socket; do
-	inroot deb-systemd-helper debian-installed "$u" || fail "$u: not in deb-systemd-helper's state"
-	inroot deb-systemd-helper is-enabled "$u" || fail "$u: not enabled"
+	DPKG_MAINTSCRIPT_PACKAGE=intercom-healthd inroot deb-systemd-helper debian-installed "$u" ||
+		fail "$u: not in deb-systemd-helper's state"
+	DPKG_MAINTSCRIPT_PACKAGE=intercom-healthd inroot deb-systemd-helper was-enabled "$u" ||
+		fail "$u: not enabled"
 done
 [ -L "$root/etc/systemd/system/multi-user.target.wants/intercom-healthd.service" ] ||
 	fail "no multi-user.target.wants link"
