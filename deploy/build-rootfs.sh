@@ -1,16 +1,19 @@
 #!/bin/bash
-# Builds the intercom-healthd container image from Debian packages, without
-# a container engine or registry: mmdebstrap extracts bookworm's runtime
-# packages (the same list as the Containerfile's runtime stage) into a root,
-# the built binary and a non-root user go in, and the root is packed as a
-# one-layer OCI image archive, loadable with `podman load -i`, `skopeo copy
-# oci-archive:OUT docker://...` or `ctr image import`.
+# Builds the intercom-healthd container image from its Debian package,
+# without a container engine or registry: mmdebstrap extracts the bookworm
+# packages the .deb depends on into a root, the .deb's files and a non-root
+# user go in, and the root is packed as a one-layer OCI image archive,
+# loadable with `podman load -i`, `skopeo copy oci-archive:OUT docker://...`
+# or `ctr image import`.
 #
-# usage: deploy/build-rootfs.sh BINARY OUT.tar [TAG]
+# usage: deploy/build-rootfs.sh PACKAGE.deb OUT.tar [TAG]
 #
-# BINARY is a built intercom-healthd (meson compile -C build); TAG defaults
-# to intercom-healthd:VERSION (from `BINARY --version`). MMDEBSTRAP_MIRRORS
-# may replace the Debian mirrors (one sources.list line each, newline
+# PACKAGE.deb is built by `dpkg-buildpackage -us -uc -b` (debian/); TAG
+# defaults to intercom-healthd:VERSION, the package's version. The image's
+# OCI labels come from the package too (version; licenses from its
+# copyright file), but for org.opencontainers.image.source: IMAGE_SOURCE,
+# or else the source tree's git remote "origin". MMDEBSTRAP_MIRRORS may
+# replace the Debian mirrors (one sources.list line each, newline
 # separated). Needs root (or a user namespace) and Debian's mirror; takes
 # about a minute, most of it downloading ~35 packages.
 #
@@ -20,22 +23,39 @@
 # it runs with readOnlyRootFilesystem.
 set -euo pipefail
 
-# The runtime stage of deploy/Containerfile installs the same list; the
-# tests compare the two.
-RUNTIME_PACKAGES="ca-certificates libcjson1 libcurl4 libmicrohttpd12 libssl3 libsystemd0"
 # The daemon's user: numeric, so that Kubernetes' runAsNonRoot can verify it
 # without reading /etc/passwd.
 UID_GID=10001
+# Dependencies of the package that the image leaves out: procps only gives
+# the systemd unit's ExecReload= its kill (and would bring perl along).
+NOT_IN_IMAGE=procps
 
-bin=${1:?usage: build-rootfs.sh BINARY OUT.tar [TAG]}
-out=${2:?usage: build-rootfs.sh BINARY OUT.tar [TAG]}
-[ -x "$bin" ] || { echo "build-rootfs.sh: $bin is not an executable" >&2; exit 2; }
-version=$("$bin" --version | awk '{print $NF; exit}')
-tag=${3:-intercom-healthd:$version}
-for tool in mmdebstrap python3; do
+usage="usage: build-rootfs.sh PACKAGE.deb OUT.tar [TAG]"
+deb=${1:?$usage}
+out=${2:?$usage}
+for tool in mmdebstrap python3 dpkg-deb; do
 	command -v "$tool" >/dev/null ||
 		{ echo "build-rootfs.sh: $tool is missing" >&2; exit 2; }
 done
+if [ ! -f "$deb" ] || ! dpkg-deb --info "$deb" >/dev/null 2>&1; then
+	echo "build-rootfs.sh: $deb is not a Debian package" >&2
+	exit 2
+fi
+# Absolute: the hooks run wherever mmdebstrap runs them.
+deb=$(readlink -f -- "$deb")
+version=$(dpkg-deb -f "$deb" Version)
+tag=${3:-intercom-healthd:$version}
+license=$(dpkg-deb --fsys-tarfile "$deb" |
+	tar -xOf - ./usr/share/doc/intercom-healthd/copyright |
+	sed -n 's/^License: *//p' | head -n1)
+[ -n "$license" ] || { echo "build-rootfs.sh: no License: in the package's copyright file" >&2; exit 2; }
+source_url=${IMAGE_SOURCE:-$(git -C "$(dirname "$0")" remote get-url origin 2>/dev/null || true)}
+[ -n "$source_url" ] ||
+	{ echo "build-rootfs.sh: set IMAGE_SOURCE to where this source tree is published (no git remote origin)" >&2; exit 2; }
+# The package's Depends, by name: the first of any alternatives, versions
+# and architecture qualifiers dropped (the mirror's versions satisfy them).
+packages=$(dpkg-deb -f "$deb" Depends | tr ',' '\n' | sed 's/|.*//; s/(.*)//; s/:.*//; s/[[:space:]]//g' |
+	grep -vxF -e '' -e "$NOT_IN_IMAGE" | tr '\n' ',')
 
 mirrors=${MMDEBSTRAP_MIRRORS:-"deb http://deb.debian.org/debian bookworm main
 deb http://deb.debian.org/debian bookworm-updates main
@@ -51,25 +71,28 @@ trap 'rm -rf "$work"' EXIT
 # have done that the daemon needs. Times are clamped for a reproducible layer.
 export SOURCE_DATE_EPOCH=${SOURCE_DATE_EPOCH:-$(date +%s)}
 # The hooks' "$1" (the root being built) is expanded by mmdebstrap's shell.
+# The package's path reaches them through the environment, never pasted
+# into a hook's text, where a quote in the path would be shell syntax.
+export BUILD_ROOTFS_DEB=$deb
 # shellcheck disable=SC2016
 printf '%s\n' "$mirrors" |
 	mmdebstrap --quiet --variant=extract --mode=root \
-		--include="base-files,${RUNTIME_PACKAGES// /,}" \
+		--include="base-files,$packages" \
+		--extract-hook='dpkg-deb -x "$BUILD_ROOTFS_DEB" "$1" && rm -rf "$1/lib/systemd"' \
 		--extract-hook='rm -rf "$1"/usr/share/doc "$1"/usr/share/man "$1"/usr/share/info "$1"/usr/share/locale "$1"/usr/share/lintian "$1"/var/cache/* "$1"/var/log/*' \
 		--extract-hook='mkdir -p "$1/etc/ssl/certs" && for f in "$1"/usr/share/ca-certificates/*/*.crt; do cat "$f"; echo; done >"$1/etc/ssl/certs/ca-certificates.crt"' \
 		--extract-hook="printf 'root:x:0:0:root:/root:/usr/sbin/nologin\nintercom-healthd:x:$UID_GID:$UID_GID:intercom-healthd:/nonexistent:/usr/sbin/nologin\n' >\"\$1/etc/passwd\"" \
 		--extract-hook="printf 'root:x:0:\nintercom-healthd:x:$UID_GID:\n' >\"\$1/etc/group\"" \
 		--extract-hook='printf "passwd: files\ngroup: files\nhosts: files dns\n" >"$1/etc/nsswitch.conf"; printf "127.0.0.1 localhost\n::1 localhost\n" >"$1/etc/hosts"' \
-		--extract-hook="install -D -m 0755 '$bin' \"\$1/usr/bin/intercom-healthd\"" \
 		--extract-hook='mkdir -p "$1/tmp" "$1/run" && chmod 1777 "$1/tmp"' \
 		bookworm "$work/layer.tar" - >&2
 
 arch=$(dpkg --print-architecture)
-python3 - "$work" "$out" "$tag" "$UID_GID" "$arch" "$version" <<'PY'
+python3 - "$work" "$out" "$tag" "$UID_GID" "$arch" "$version" "$license" "$source_url" <<'PY'
 # An OCI image layout (oci-layout, index.json, blobs/sha256/...) packed
 # as one tar: the format `podman load` and `skopeo` read as oci-archive.
 import gzip, hashlib, io, json, os, sys, tarfile, time
-work, out, tag, uid, arch, version = sys.argv[1:]
+work, out, tag, uid, arch, version, license, source = sys.argv[1:]
 epoch = int(os.environ["SOURCE_DATE_EPOCH"])
 goarch = {"amd64": "amd64", "arm64": "arm64", "armhf": "arm",
           "i386": "386", "ppc64el": "ppc64le", "s390x": "s390x"}[arch]
@@ -98,7 +121,9 @@ config = {
         "ExposedPorts": {"9180/tcp": {}},
         "WorkingDir": "/",
         "Labels": {"org.opencontainers.image.title": "intercom-healthd",
-                   "org.opencontainers.image.version": version},
+                   "org.opencontainers.image.version": version,
+                   "org.opencontainers.image.licenses": license,
+                   "org.opencontainers.image.source": source},
     },
     "rootfs": {"type": "layers",
                "diff_ids": ["sha256:" + hashlib.sha256(raw).hexdigest()]},

@@ -14,7 +14,9 @@
 #
 # The flag service's credential comes from the environment
 # (ROLLBACK_FLAG_TOKEN, sent as a bearer token), never from argv, where every
-# user of the machine can read it; curl gets it on stdin. --dry-run prints
+# user of the machine can read it; curl reads the header from stdin. With a
+# token, --flag-url must be https:// (the token would cross the network in
+# clear text); without one, http:// is allowed. --dry-run prints
 # every command it would run and runs none. Every step is logged with a UTC
 # timestamp; the first that fails stops the run, named, with exit status 1
 # (2 for a usage error).
@@ -98,6 +100,21 @@ for url in "$flag_url" "$health_url"; do
 	esac
 done
 
+# The token goes out as a header line: a CR, LF or other control byte
+# would end the header and start another (or, in a curl config line,
+# another option). No bearer token holds one, so such a value is refused,
+# named by its variable, never shown.
+if [ -n "${ROLLBACK_FLAG_TOKEN:-}" ]; then
+	case "$ROLLBACK_FLAG_TOKEN" in
+	*[[:cntrl:]]*)
+		die_usage "ROLLBACK_FLAG_TOKEN holds a control character (a newline?): not a usable token" ;;
+	esac
+	case "$flag_url" in
+	http://*)
+		die_usage "--flag-url $flag_url: plain http would send ROLLBACK_FLAG_TOKEN in clear text; use https://" ;;
+	esac
+fi
+
 # show WORDS...: a command as a shell would read it back.
 show() {
 	local out='' w
@@ -119,8 +136,9 @@ run() {
 	"$@" || fail "$step" "$(show "$@") exited with status $?"
 }
 
-# Step 1. The credential reaches curl as a config line on stdin: neither
-# argv nor the log ever holds it.
+# Step 1. The credential reaches curl as a header line on stdin
+# (--header @-): neither argv nor the log ever holds it, and curl takes the
+# line as a header, never as configuration.
 flag_off() {
 	if [ -z "$flag_url" ]; then
 		log "[flag-off] skipped: no --flag-url (turn the flag off by hand)"
@@ -128,10 +146,12 @@ flag_off() {
 	fi
 	local cmd=(curl --silent --show-error --fail --max-time 10
 		--request PATCH --header 'Content-Type: application/json'
-		--data '{"value": false}' --config - "$flag_url")
+		--data '{"value": false}' "$flag_url")
 	local auth="no credential"
-	[ -n "${ROLLBACK_FLAG_TOKEN:-}" ] &&
+	if [ -n "${ROLLBACK_FLAG_TOKEN:-}" ]; then
 		auth="bearer credential from ROLLBACK_FLAG_TOKEN"
+		cmd+=(--header @-)
+	fi
 	if $dry_run; then
 		log "[flag-off] would run: $(show "${cmd[@]}") ($auth on stdin)"
 		return 0
@@ -139,7 +159,7 @@ flag_off() {
 	log "[flag-off] running: $(show "${cmd[@]}") ($auth on stdin)"
 	local rc=0
 	if [ -n "${ROLLBACK_FLAG_TOKEN:-}" ]; then
-		printf 'header = "Authorization: Bearer %s"\n' "$ROLLBACK_FLAG_TOKEN" |
+		printf 'Authorization: Bearer %s\n' "$ROLLBACK_FLAG_TOKEN" |
 			"${cmd[@]}" >/dev/null || rc=$?
 	else
 		"${cmd[@]}" </dev/null >/dev/null || rc=$?

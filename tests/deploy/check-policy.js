@@ -38,8 +38,16 @@ function mebibytes(q) {
 }
 
 for (const k of ['Deployment', 'Service', 'PodDisruptionBudget',
-	'NetworkPolicy', 'PodMonitor', 'PrometheusRule'])
+	'PodMonitor', 'PrometheusRule'])
 	check(`one ${k}`, () => one(k));
+// The app's ingress policy and the egress component's.
+const policies = (type) => byKind('NetworkPolicy')
+	.filter((np) => (np.spec.policyTypes || []).includes(type));
+check('two NetworkPolicies: ingress and egress', () => {
+	assert.strictEqual(byKind('NetworkPolicy').length, 2);
+	assert.strictEqual(policies('Ingress').length, 1);
+	assert.strictEqual(policies('Egress').length, 1);
+});
 
 const dep = one('Deployment');
 const pod = dep.spec.template.spec;
@@ -96,13 +104,27 @@ check('sidecar resources: limit holds the 49 MB hostile-load peak with headroom'
 	assert.ok(r.requests.cpu && r.limits.cpu, 'cpu request and limit');
 });
 check('health port: Prometheus only (NetworkPolicy), not on the Service', () => {
-	const np = one('NetworkPolicy');
+	const np = policies('Ingress')[0];
 	const rulesFor = np.spec.ingress.filter((r) =>
 		(r.ports || []).some((p) => p.port === 'health' || p.port === 9180));
 	assert.strictEqual(rulesFor.length, 1);
 	assert.ok(rulesFor[0].from && rulesFor[0].from.length > 0, 'open to all');
 	const svc = one('Service');
 	assert.ok(!svc.spec.ports.some((p) => p.targetPort === 'health' || p.targetPort === 9180));
+});
+check('egress: the sidecar Pods reach DNS (53) and HTTPS (443), nothing else', () => {
+	const np = policies('Egress')[0];
+	const labels = dep.spec.template.metadata.labels;
+	for (const [k, v] of Object.entries(np.spec.podSelector.matchLabels))
+		assert.strictEqual(labels[k], v, `the Pods lack ${k}=${v}`);
+	const ports = [];
+	for (const r of np.spec.egress) {
+		assert.ok(r.ports && r.ports.length, 'a rule open on every port');
+		assert.ok(r.to && r.to.length, 'a rule open to every peer');
+		for (const p of r.ports)
+			ports.push(`${p.protocol}/${p.port}`);
+	}
+	assert.deepStrictEqual(ports.sort(), ['TCP/443', 'TCP/53', 'UDP/53']);
 });
 check('PodMonitor scrapes /metrics on the health port', () => {
 	const ep = one('PodMonitor').spec.podMetricsEndpoints[0];

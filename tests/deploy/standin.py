@@ -1,13 +1,15 @@
 """Stand-in flag service and app /health for test-rollback.sh.
 
-    standin.py PORT_FILE LOG_FILE HEALTH_MODE
+    standin.py PORT_FILE LOG_FILE HEALTH_MODE [CERT KEY]
 
 PATCH /flag records its body and Authorization header (to LOG_FILE, one
 JSON object a line) and answers 200. GET /health answers per HEALTH_MODE:
 "recover-after-N" (503 N times, then 200) or "never" (always 503).
-Listens on an ephemeral loopback port, written to PORT_FILE.
+Listens on an ephemeral loopback port, written to PORT_FILE; with CERT and
+KEY it speaks HTTPS (rollback.sh sends a flag token over https only).
 """
 import json
+import ssl
 import sys
 import threading
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
@@ -54,6 +56,10 @@ class Handler(BaseHTTPRequestHandler):
 
 
 server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+if len(sys.argv) > 5:
+    tls = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+    tls.load_cert_chain(sys.argv[4], sys.argv[5])
+    server.socket = tls.wrap_socket(server.socket, server_side=True)
 with open(port_file + ".tmp", "w") as f:
     f.write(str(server.server_address[1]))
 import os

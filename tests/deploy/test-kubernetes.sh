@@ -6,7 +6,12 @@
 # (validate-k8s.js); check-policy.js checks what schemas cannot (restricted
 # profile, native sidecar, probes, token mount, resources, the
 # PrometheusRule equal to the rules file). Mutated renders must be refused,
-# so the validation is known to bite.
+# so the validation is known to bite. Then the sidecar component alone on
+# Deployments written here, as another team would write them: rendered
+# with kubectl kustomize, validated against the schemas, and checked by
+# check-component.js (the marked one gains the sidecar and keeps all of its
+# own, the unmarked one comes out untouched); without the label, the check
+# must fail.
 #
 # Environment: HEALTHD_SOURCE_ROOT, NODE, PYTHON3.
 set -euo pipefail
@@ -56,3 +61,91 @@ refused "an unknown PrometheusRule field" validate-k8s.js 's/^\(  *\)expr: |/\1e
 refused "a writable root" check-policy.js 's/readOnlyRootFilesystem: true/readOnlyRootFilesystem: false/'
 refused "a subPath token mount" check-policy.js 's|mountPath: /run/secrets/intercom$|mountPath: /run/secrets/intercom\n          subPath: token|'
 refused "a PrometheusRule that drifted" check-policy.js 's/> 0.5$/> 0.6/'
+refused "an egress rule on another port" check-policy.js 's/port: 443$/port: 8443/'
+
+# --- The component on someone else's Deployments.
+mkdir "$tmp/foreign"
+cat >"$tmp/foreign/app.yaml" <<'EOF2'
+apiVersion: apps/v1
+kind: Deployment
+metadata:
+  name: billing-worker
+  labels:
+    team: billing
+    intercom-healthd/sidecar: "true"
+spec:
+  replicas: 2
+  selector:
+    matchLabels: {app: billing-worker}
+  template:
+    metadata:
+      labels: {app: billing-worker}
+    spec:
+      securityContext:
+        runAsNonRoot: true
+        runAsUser: 2000
+        fsGroup: 2000
+        seccompProfile: {type: RuntimeDefault}
+      initContainers:
+        - name: migrate
+          image: registry.example.com/billing:7.3
+          args: [migrate]
+          securityContext:
+            allowPrivilegeEscalation: false
+            readOnlyRootFilesystem: true
+            capabilities: {drop: [ALL]}
+      containers:
+        - name: worker
+          image: registry.example.com/billing:7.3
+          env:
+            - {name: QUEUE, value: invoices}
+          volumeMounts:
+            - {name: cache, mountPath: /var/cache/billing}
+          securityContext:
+            allowPrivilegeEscalation: false
+            readOnlyRootFilesystem: true
+            capabilities: {drop: [ALL]}
+      volumes:
+        - name: cache
+          emptyDir: {}
+---
+apiVersion: apps/v1
+kind: Deployment
+metadata:
+  name: reports
+  labels: {team: billing}
+spec:
+  replicas: 1
+  selector:
+    matchLabels: {app: reports}
+  template:
+    metadata:
+      labels: {app: reports}
+    spec:
+      containers:
+        - name: reports
+          image: registry.example.com/reports:1.0
+EOF2
+rel=$("$PYTHON3" -c 'import os, sys; print(os.path.relpath(sys.argv[1], sys.argv[2]))' \
+	"$src/deploy/kubernetes/components/sidecar" "$tmp/foreign")
+printf '%s\n' 'apiVersion: kustomize.config.k8s.io/v1beta1' 'kind: Kustomization' \
+	'resources: [app.yaml]' "components: [$rel]" >"$tmp/foreign/kustomization.yaml"
+"$kubectl" kustomize "$tmp/foreign" >"$tmp/foreign.yaml"
+"$NODE" "$here/validate-k8s.js" <"$tmp/foreign.yaml"
+"$NODE" "$here/check-component.js" "$tmp/foreign/app.yaml" <"$tmp/foreign.yaml"
+echo "ok: the sidecar component on a foreign Deployment: rendered, valid, checked"
+
+# Without the label, the component leaves billing-worker alone: the check
+# must notice.
+sed -i '/intercom-healthd\/sidecar: "true"/d' "$tmp/foreign/app.yaml"
+"$kubectl" kustomize "$tmp/foreign" >"$tmp/foreign-unmarked.yaml"
+sed 's/^    team: billing$/    team: billing\n    intercom-healthd\/sidecar: "true"/' \
+	"$tmp/foreign/app.yaml" >"$tmp/foreign/claimed.yaml"
+if "$NODE" "$here/check-component.js" "$tmp/foreign/claimed.yaml" \
+	<"$tmp/foreign-unmarked.yaml" >"$tmp/unmarked.out" 2>&1; then
+	echo "FAIL: check-component.js accepted a marked Deployment without the sidecar"
+	exit 1
+fi
+grep -q 'FAIL billing-worker: intercom-healthd is a native sidecar' "$tmp/unmarked.out" ||
+	{ echo "FAIL: the unmarked render failed for another reason:"; cat "$tmp/unmarked.out"; exit 1; }
+echo "ok: check-component.js refuses a labelled Deployment the component did not reach"

@@ -12,7 +12,7 @@
 # Every tool it needs is required: a missing one fails the test.
 #
 # Environment (set by tests/install/meson.build): HEALTHD_SOURCE_ROOT,
-# MESON, SYSTEMD_ANALYZE, MAN.
+# MESON, SYSTEMD_ANALYZE, MAN, SYSTEMD_UNITDIR.
 set -eu
 
 # Exposure times ten, as --threshold= takes it. 11 is what the unit
@@ -27,7 +27,7 @@ fail() {
 	exit 1
 }
 
-for var in HEALTHD_SOURCE_ROOT MESON SYSTEMD_ANALYZE MAN; do
+for var in HEALTHD_SOURCE_ROOT MESON SYSTEMD_ANALYZE MAN SYSTEMD_UNITDIR; do
 	eval "value=\${$var:-}"
 	[ -n "$value" ] || fail "$var is not set (run through meson test)"
 done
@@ -40,10 +40,10 @@ trap 'rm -rf "$tmp"' EXIT INT TERM
 build=$tmp/build
 dest=$tmp/dest
 
-# -Dtests=false keeps the build to the daemon; -Doptimization=0 keeps it
+# -Dtests=disabled keeps the build to the daemon; -Doptimization=0 keeps it
 # quick; -Dsystemd=enabled makes a missing libsystemd an error, not a build
 # without units.
-if ! "$MESON" setup --prefix=/usr -Dtests=false -Dsystemd=enabled \
+if ! "$MESON" setup --prefix=/usr -Dtests=disabled -Dsystemd=enabled \
 	-Doptimization=0 "$build" "$HEALTHD_SOURCE_ROOT" >"$tmp/setup.log" 2>&1; then
 	cat "$tmp/setup.log" >&2
 	fail "meson setup --prefix=/usr"
@@ -55,9 +55,10 @@ fi
 echo "installed into $dest:"
 (cd "$dest" && find . -type f | sort)
 
-# With --prefix=/usr, systemd.pc's systemdsystemunitdir is /usr/lib/systemd/system
-# (Debian 12 says /lib/systemd/system, the same directory on a merged /usr).
-unitdir=/usr/lib/systemd/system
+# With --prefix=/usr, the units go where systemd.pc's systemdsystemunitdir
+# says, unmoved: /lib/systemd/system on Debian 12 (where its debhelper
+# looks for units to enable), /usr/lib/systemd/system on later systems.
+unitdir=$SYSTEMD_UNITDIR
 service=$dest$unitdir/intercom-healthd.service
 socket=$dest$unitdir/intercom-healthd.socket
 for f in "$service" "$socket"; do
