@@ -3,6 +3,7 @@
 
 #include <stdbool.h>
 #include <stddef.h>
+#include <sys/stat.h>
 
 #include "text.h"
 
@@ -80,8 +81,10 @@ const char *secret_problem(const char *buf, size_t len, size_t *at);
  * trailing newline is dropped) into *out (free with secret_free()). On
  * failure returns a negative errno and, when err is not NULL, sets *err
  * to a one-line message naming the path, never the content (caller
- * frees). The read buffer is wiped.
+ * frees). The read buffer is wiped. When st is not NULL it gets the
+ * identity of the file read (fstat() of the descriptor read), so that a
+ * later change of the file can be told from this content.
  */
-int secret_read_file(const char *path, char **out, char **err);
+int secret_read_file(const char *path, char **out, struct stat *st, char **err);
 
 #endif

@@ -1,7 +1,10 @@
 #include <errno.h>
+#include <fcntl.h>
 #include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
 
 #include "file.h"
 #include "mem.h"
@@ -147,14 +150,23 @@ secret_problem(const char *buf, size_t len, size_t *at)
 }
 
 int
-secret_read_file(const char *path, char **out, char **err)
+secret_read_file(const char *path, char **out, struct stat *st, char **err)
 {
 	char *buf = NULL;
 	size_t len = 0;
 	char *shown = text_show(path, strlen(path), false, TEXT_SHOW_PATH_MAX);
 	char *msg = NULL;
+	struct stat seen;
 
-	int rc = file_read_regular(path, SECRET_MAX, &buf, &len);
+	/* O_NONBLOCK: a FIFO with no writer must not stall a start or a
+	 * reload. The identity comes from the descriptor read, so that a
+	 * rename between the read and a later stat() cannot pass for it. */
+	int fd = open(path, O_RDONLY | O_CLOEXEC | O_NOCTTY | O_NONBLOCK);
+	int rc = fd < 0 ? -errno : fstat(fd, &seen) < 0 ? -errno : 0;
+	if (rc == 0)
+		rc = file_read_fd(fd, SECRET_MAX, &buf, &len);
+	if (fd >= 0)
+		close(fd);
 	if (rc < 0) {
 		char why[64];
 		if (rc == -EINVAL || rc == -EFBIG)
@@ -178,6 +190,8 @@ secret_read_file(const char *path, char **out, char **err)
 		goto out;
 	}
 	*out = xstrndup(buf, kept);
+	if (st)
+		*st = seen;
 
 out:
 	if (buf) {

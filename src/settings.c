@@ -604,54 +604,7 @@ check_timing(struct loader *ld)
 int
 settings_read_token(const char *path, char **out, struct stat *st, char **err)
 {
-	char *buf = NULL;
-	size_t len = 0;
-	char *shown = loader_show_path(path);
-	char *msg = NULL;
-	struct stat seen;
-
-	/* O_NONBLOCK: a FIFO with no writer must not stall a reload. */
-	int fd = open(path, O_RDONLY | O_CLOEXEC | O_NOCTTY | O_NONBLOCK);
-	int rc = fd < 0 ? -errno : fstat(fd, &seen) < 0 ? -errno : 0;
-	if (rc == 0)
-		rc = file_read_fd(fd, SECRET_MAX, &buf, &len);
-	if (fd >= 0)
-		close(fd);
-	if (rc < 0) {
-		char why[64];
-		if (rc == -EINVAL || rc == -EFBIG)
-			msg = xasprintf("%s is %s", shown,
-					file_problem(rc, SECRET_MAX, why, sizeof(why)));
-		else
-			msg = xasprintf("cannot read %s: %s", shown, strerror(-rc));
-		goto out;
-	}
-	size_t kept = secret_trim(buf, len);
-	size_t at = 0;
-	const char *problem = secret_problem(buf, kept, &at);
-	if (problem) {
-		rc = -EINVAL;
-		if (kept == 0)
-			msg = xasprintf("%s is empty", shown);
-		else
-			msg = xasprintf("%s %s at byte %zu (only a trailing newline is ignored)",
-					shown, problem, at);
-		goto out;
-	}
-	*out = xstrndup(buf, kept);
-	*st = seen;
-
-out:
-	if (buf) {
-		mem_wipe(buf, len);
-		free(buf);
-	}
-	free(shown);
-	if (rc < 0 && err)
-		*err = msg;
-	else
-		free(msg);
-	return rc;
+	return secret_read_file(path, out, st, err);
 }
 
 static int
@@ -733,7 +686,7 @@ resolve_webhook_secret(struct loader *ld)
 	}
 
 	char *reason = NULL;
-	int rc = secret_read_file(path, &s->webhook_secret, &reason);
+	int rc = secret_read_file(path, &s->webhook_secret, NULL, &reason);
 	if (rc < 0) {
 		rc = loader_fail(ld, "webhook_secret_file: %s (from %s)", reason, src);
 		free(reason);
@@ -820,7 +773,7 @@ static void
 redact_file_secret(struct loader *ld, const char *path)
 {
 	char *secret = NULL;
-	if (path && secret_read_file(path, &secret, NULL) == 0) {
+	if (path && secret_read_file(path, &secret, NULL, NULL) == 0) {
 		secret_redact_alloc(&ld->err, secret);
 		secret_free(secret);
 	}

@@ -1135,7 +1135,7 @@ START_TEST(secret_file_direct)
 {
 	char *out = NULL, *err = NULL;
 	const char *good = write_file("good", FILE_TOKEN "\n\n");
-	ck_assert_int_eq(secret_read_file(good, &out, &err), 0);
+	ck_assert_int_eq(secret_read_file(good, &out, NULL, &err), 0);
 	ck_assert_str_eq(out, FILE_TOKEN);
 	ck_assert_ptr_null(err);
 	secret_free(out);
@@ -1143,7 +1143,7 @@ START_TEST(secret_file_direct)
 
 	out = NULL;
 	const char *bad = write_file("bad", MARK "\t" MARK);
-	ck_assert_int_eq(secret_read_file(bad, &out, &err), -EINVAL);
+	ck_assert_int_eq(secret_read_file(bad, &out, NULL, &err), -EINVAL);
 	ck_assert_ptr_null(out);
 	assert_clean_message(err);
 	ck_assert_str_eq(err, fmt("%s contains whitespace or a control character at byte 7"
@@ -1151,7 +1151,7 @@ START_TEST(secret_file_direct)
 	free(err);
 
 	err = NULL;
-	ck_assert_int_eq(secret_read_file(fmt("%s/none", tmpdir), &out, &err), -ENOENT);
+	ck_assert_int_eq(secret_read_file(fmt("%s/none", tmpdir), &out, NULL, &err), -ENOENT);
 	ck_assert_ptr_null(out);
 	ck_assert_str_eq(err, fmt("cannot read %s/none: No such file or directory", tmpdir));
 	free(err);
