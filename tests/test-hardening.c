@@ -14,6 +14,7 @@
 #include <check.h>
 
 #include "harness.h"
+#include "test-ca.h"
 #include "secret.h"
 
 /*
@@ -505,20 +506,8 @@ END_TEST
 
 /* ---- reloads that take what they say */
 
-/* A CA certificate other than the stand-in's (a test CA of an earlier
- * build): trusting it alone, TLS to the stand-in fails. */
-#define OTHER_CA_PEM \
-	"-----BEGIN CERTIFICATE-----\n" \
-	"MIIBnTCCAUOgAwIBAgIUFdSNuZzLofDpvmSZXc7R6vdO4EQwCgYIKoZIzj0EAwIw\n" \
-	"IzEhMB8GA1UEAwwYaW50ZXJjb20taGVhbHRoZCB0ZXN0IENBMCAXDTI2MTEyODEy\n" \
-	"MTYzOFoYDzIxMjYxMTA0MTIxNjM4WjAjMSEwHwYDVQQDDBhpbnRlcmNvbS1oZWFs\n" \
-	"dGhkIHRlc3QgQ0EwWTATBgcqhkjOPQIBBggqhkjOPQMBBwNCAARL1l9q+RtOou23\n" \
-	"ZLnU8f4nGevqqEf4cRUwdw0K03YCQLucqkHO7PNoznb1fntJxorS3UAKtMRGAONd\n" \
-	"RTLzfxYLo1MwUTAdBgNVHQ4EFgQU2Alv06puxG8uOOo2+VLQMmAlEDkwHwYDVR0j\n" \
-	"BBgwFoAU2Alv06puxG8uOOo2+VLQMmAlEDkwDwYDVR0TAQH/BAUwAwEB/zAKBggq\n" \
-	"hkjOPQQDAgNIADBFAiEAiileQgkm2IJe2lkbquW6arSdVgHls1CabgcdZf5Pa64C\n" \
-	"IH1wE+4csxS0oyC25+RClqezy7kVC6jCgcLFBSRgRxVI\n" \
-	"-----END CERTIFICATE-----\n"
+/* Trusting it alone, TLS to the stand-in fails. */
+#define OTHER_CA_PEM TEST_OTHER_CA_PEM
 
 /* Writes text over path in place (truncating), as `cp new old` does. */
 static void

@@ -12,6 +12,7 @@
 #include "log.h"
 #include "secret.h"
 #include "settings.h"
+#include "test-ca.h"
 
 /*
  * Every secret used here contains MARK, so one strstr() on every error
@@ -20,18 +21,7 @@
 #define MARK "s3cr3t"
 
 /* A real certificate: ca_file is parsed as PEM at start. */
-#define TEST_PEM \
-	"-----BEGIN CERTIFICATE-----\n" \
-	"MIIBnTCCAUOgAwIBAgIUFdSNuZzLofDpvmSZXc7R6vdO4EQwCgYIKoZIzj0EAwIw\n" \
-	"IzEhMB8GA1UEAwwYaW50ZXJjb20taGVhbHRoZCB0ZXN0IENBMCAXDTI2MTEyODEy\n" \
-	"MTYzOFoYDzIxMjYxMTA0MTIxNjM4WjAjMSEwHwYDVQQDDBhpbnRlcmNvbS1oZWFs\n" \
-	"dGhkIHRlc3QgQ0EwWTATBgcqhkjOPQIBBggqhkjOPQMBBwNCAARL1l9q+RtOou23\n" \
-	"ZLnU8f4nGevqqEf4cRUwdw0K03YCQLucqkHO7PNoznb1fntJxorS3UAKtMRGAONd\n" \
-	"RTLzfxYLo1MwUTAdBgNVHQ4EFgQU2Alv06puxG8uOOo2+VLQMmAlEDkwHwYDVR0j\n" \
-	"BBgwFoAU2Alv06puxG8uOOo2+VLQMmAlEDkwDwYDVR0TAQH/BAUwAwEB/zAKBggq\n" \
-	"hkjOPQQDAgNIADBFAiEAiileQgkm2IJe2lkbquW6arSdVgHls1CabgcdZf5Pa64C\n" \
-	"IH1wE+4csxS0oyC25+RClqezy7kVC6jCgcLFBSRgRxVI\n" \
-	"-----END CERTIFICATE-----\n"
+#define TEST_PEM TEST_OTHER_CA_PEM
 
 #define TOKEN "dG9rOjEy" MARK "AbCdEf0123456789" MARK
 #define TOKEN_ENV "INTERCOM_ACCESS_TOKEN=" TOKEN
