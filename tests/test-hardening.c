@@ -228,19 +228,45 @@ START_TEST(echo_across_every_cut)
 }
 END_TEST
 
+/* Copies src to dst with mode (for a file another user must read). */
+static void
+copy_file(const char *src, const char *dst, mode_t mode)
+{
+	FILE *in = fopen(src, "rb");
+	ck_assert_msg(in != NULL, "%s: %s", src, strerror(errno));
+	int fd = open(dst, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, mode);
+	ck_assert_msg(fd >= 0, "%s: %s", dst, strerror(errno));
+	char buf[65536];
+	size_t n;
+	while ((n = fread(buf, 1, sizeof(buf), in)) > 0)
+		ck_assert_int_eq(write(fd, buf, n), (ssize_t)n);
+	fclose(in);
+	ck_assert_int_eq(fchmod(fd, mode), 0);
+	ck_assert_int_eq(close(fd), 0);
+}
+
 START_TEST(environment_scrubbed_and_not_dumpable)
 {
 	/* Run as nobody, so that /proc shows whether the process is
 	 * dumpable: a non-dumpable process's /proc files belong to root. */
 	const char *setpriv = getenv("SETPRIV");
 	ck_assert_msg(setpriv && *setpriv, "SETPRIV is not set");
+	/* The binary and the CA from a directory nobody may enter: the build
+	 * tree may lie where only its owner can (a checkout under /root). */
+	char dir[] = "/tmp/healthd-nobody-XXXXXX", bin[64], ca_copy[64];
+	ck_assert_ptr_nonnull(mkdtemp(dir));
+	ck_assert_int_eq(chmod(dir, 0755), 0);
+	snprintf(bin, sizeof(bin), "%s/intercom-healthd", dir);
+	snprintf(ca_copy, sizeof(ca_copy), "%s/ca.pem", dir);
+	copy_file(getenv("HEALTHD_BIN"), bin, 0755);
+	copy_file(harness_fake.ca_file, ca_copy, 0644);
 	char api[160], ca[600], url[128];
 	fake_url(&harness_fake, "", url, sizeof(url));
 	snprintf(api, sizeof(api), "--api-url=%s", url);
-	snprintf(ca, sizeof(ca), "--ca-file=%s", harness_fake.ca_file);
+	snprintf(ca, sizeof(ca), "--ca-file=%s", ca_copy);
 	const char *const args[] = {
 		"--reuid=65534", "--regid=65534", "--clear-groups", "--",
-		getenv("HEALTHD_BIN"), "serve", api, ca, "--status-url=off",
+		bin, "serve", api, ca, "--status-url=off",
 		"--interval=1s", "--timeout=900ms", NULL,
 	};
 	const char *const env[] = { "INTERCOM_ACCESS_TOKEN=" TEST_TOKEN,
@@ -269,6 +295,9 @@ START_TEST(environment_scrubbed_and_not_dumpable)
 	ck_assert_msg(st.st_uid == 0, "%s belongs to uid %d: the process is dumpable",
 		      path, (int)st.st_uid);
 	daemon_stop(&daemon_);
+	unlink(bin);
+	unlink(ca_copy);
+	rmdir(dir);
 }
 END_TEST
 

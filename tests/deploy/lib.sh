@@ -71,14 +71,16 @@ knob() {
 }
 
 # start_daemon NAME API_PORT [ARGS...]: the daemon on an ephemeral port,
-# probing every second; sets daemon_port from its "listening on" line.
+# probing every 2 s with 1.5 s to answer (room for a first TLS handshake
+# on a machine busy with other work); sets daemon_port from its
+# "listening on" line.
 start_daemon() {
 	local name=$1 api=$2 log="$tmp/$1.log"
 	shift 2
 	INTERCOM_ACCESS_TOKEN=$TEST_TOKEN "$HEALTHD_BIN" serve \
 		--listen=127.0.0.1:0 --status-url=off \
 		--api-url="https://127.0.0.1:$api" --ca-file="$TEST_CERT_DIR/ca.pem" \
-		--interval=1s --timeout=500ms "$@" 2>"$log" &
+		--interval=2s --timeout=1500ms "$@" 2>"$log" &
 	pids+=($!)
 	wait_until 20 "daemon $name listening" grep -q 'listening on' "$log" ||
 		{ cat "$log"; exit 1; }

@@ -80,9 +80,16 @@ echo "ok: A DOWN on 401, B UP"
 
 a0=$(field a stot)
 b0=$(field b stot)
+# Every request reaches B, and B answers it: 200, or B's own "not ready"
+# when a machine busy with other work timed one of its probes out. Never
+# HAProxy's own 503 (no server up), and never A.
 for _ in $(seq 20); do
-	code=$(http_code "http://127.0.0.1:$front/readyz")
-	[ "$code" = 200 ] || { echo "FAIL: a request through HAProxy got $code"; exit 1; }
+	body=$(curl -s --max-time 5 -w ' %{http_code}' "http://127.0.0.1:$front/readyz" || true)
+	code=${body##* }
+	if [ "$code" != 200 ] && [[ "$body" != "not ready"* ]]; then
+		echo "FAIL: a request through HAProxy got $code: $body"
+		exit 1
+	fi
 done
 a1=$(field a stot)
 b1=$(field b stot)

@@ -117,6 +117,8 @@ wait_for() {
 	shift
 	for _ in $(seq 600); do
 		has "$@" && return 0
+		kill -0 "$inside" 2>/dev/null ||
+			{ echo "FAIL: the namespace ended before: $what"; exit 1; }
 		sleep 0.1
 	done
 	echo "FAIL: no journal entry: $what"
