@@ -354,7 +354,7 @@ START_TEST(startup_errors_are_one_line)
 	unlink(junk);
 
 	/* The bearer token never goes out in clear text. */
-	const char *const plain[] = { bin, "serve", "--api-url=http://127.0.0.1:1", NULL };
+	const char *const plain[] = { bin, "serve", "--api-url=http://localhost", NULL };
 	expect_one_line_exit_2(plain, "must start with https://");
 }
 END_TEST

@@ -100,10 +100,13 @@ man_page=$dest/usr/share/man/man8/intercom-healthd.8
 	cat "$tmp/version" >&2
 	fail "$binary --version"
 }
+# A loopback port nothing listens on: the kernel's pick, released at once
+# (a fixed port could be anyone's).
+closed_port=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])')
 set +e
 INTERCOM_ACCESS_TOKEN=install-test-token \
 	"$dest$binary" check --config="$dest$config" \
-	--api-url=https://127.0.0.1:1 --status-url=off --timeout=2s \
+	--api-url="https://127.0.0.1:$closed_port" --status-url=off --timeout=2s \
 	>"$tmp/check" 2>&1
 rc=$?
 set -e

@@ -79,9 +79,12 @@ done
 
 # `check` with the default thresholds, against a port that refuses at once:
 # its perfdata `time=...s;WARN;CRIT;0` must be the man page example's.
+# A loopback port nothing listens on: the kernel's pick, released at once
+# (a fixed port could be anyone's).
+closed_port=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])')
 set +e
 INTERCOM_ACCESS_TOKEN=man-page-test-token "$HEALTHD_BIN" check \
-	--api-url=https://127.0.0.1:1 --status-url=off >"$tmp/check" 2>&1
+	--api-url="https://127.0.0.1:$closed_port" --status-url=off >"$tmp/check" 2>&1
 rc=$?
 set -e
 [ "$rc" -eq 2 ] || { cat "$tmp/check" >&2; fail "check exited $rc, expected 2"; }
