@@ -163,6 +163,8 @@ free_env(char **env)
 	free(env);
 }
 
+static void untrack(pid_t pid);
+
 int
 reap(pid_t pid, int timeout_ms)
 {
@@ -170,8 +172,10 @@ reap(pid_t pid, int timeout_ms)
 	int status;
 	for (;;) {
 		pid_t r = waitpid(pid, &status, WNOHANG);
-		if (r == pid)
+		if (r == pid) {
+			untrack(pid);
 			return status;
+		}
 		if (r < 0 && errno != EINTR)
 			return -1;
 		if (now_ms() >= deadline)
@@ -181,6 +185,7 @@ reap(pid_t pid, int timeout_ms)
 	kill(pid, SIGKILL);
 	while (waitpid(pid, &status, 0) < 0 && errno == EINTR)
 		;
+	untrack(pid);
 	return -1;
 }
 
@@ -239,6 +244,25 @@ kill_tracked(void)
 	for (size_t i = 0; i < n_tracked; i++)
 		kill(-tracked[i], SIGKILL);
 	n_tracked = 0;
+}
+
+/*
+ * A reaped child's number may go to another process soon (pid_max is
+ * 32768 on many machines, and the suite starts thousands): one reaped is
+ * no longer ours to kill, or the exit handler could kill the group of
+ * another test's helper that got the number.
+ */
+static void
+untrack(pid_t pid)
+{
+	if (tracker != getpid())
+		return;
+	for (size_t i = 0; i < n_tracked; i++) {
+		if (tracked[i] == pid) {
+			tracked[i] = tracked[--n_tracked];
+			return;
+		}
+	}
 }
 
 void

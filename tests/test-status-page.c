@@ -323,9 +323,24 @@ run_slow(const char *const *argv, const char *const *env, int timeout_ms,
 	buf[len] = '\0';
 	if (timed_out)
 		kill(-pid, SIGKILL);
-	int status = reap(pid, timed_out ? 5000 : timeout_ms);
-	/* Chromium leaves helpers behind in its group now and then. */
+	/* Chromium leaves helpers behind in its group now and then: they
+	 * are killed once the browser has exited but before it is reaped,
+	 * while its number still names this group and no other. */
+	siginfo_t info;
+	long long until = harness_deadline(timed_out ? 5000 : timeout_ms);
+	for (;;) {
+		memset(&info, 0, sizeof(info));
+		if (waitid(P_PID, (id_t)pid, &info, WEXITED | WNOHANG | WNOWAIT) == 0 &&
+		    info.si_pid == pid)
+			break;
+		if (now_ms() >= until) {
+			kill(pid, SIGKILL);
+			break;
+		}
+		sleep_ms(10);
+	}
 	kill(-pid, SIGKILL);
+	int status = reap(pid, 5000);
 	ck_assert_msg(!timed_out, "%s did not finish in %d ms; it printed:\n%.2000s",
 		      argv[0], timeout_ms, buf);
 	*out = buf;
