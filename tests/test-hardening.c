@@ -125,6 +125,16 @@ token_file_path(char *out, size_t size, const char *name)
 	harness_path(out, size, name);
 }
 
+/* The last probe got an answer, a 401: not a timeout, which a loaded
+ * machine may cause now and then and which echoes nothing. */
+static bool
+pred_answered_401(cJSON *health, void *arg)
+{
+	(void)arg;
+	const char *error = json_str(intercom_of(health), "error");
+	return error && strncmp(error, "401: ", 5) == 0;
+}
+
 START_TEST(rotation_during_a_slow_echoed_401)
 {
 	/* A 401 that arrives 500 ms late and echoes the Authorization
@@ -143,12 +153,11 @@ START_TEST(rotation_during_a_slow_echoed_401)
 	fake_start(&harness_fake, NULL);
 	fake_set(&harness_fake, "me=reflect&code=401&delay_ms=500");
 
-	/* A 1.5 s timeout leaves the late answer room even under
-	 * ThreadSanitizer. Two probes: the first sent with the token read at
-	 * start, the second with one read by a SIGHUP; both answered while
-	 * the swaps go on. */
-	const char *const args[] = { flag, "--interval=1600ms", "--timeout=1500ms",
-				     NULL };
+	/* A 3 s timeout leaves the late answer room even under
+	 * ThreadSanitizer on a busy machine. Two probes: the first sent with
+	 * the token read at start, the second with one read by a SIGHUP;
+	 * both due while the swaps go on. */
+	const char *const args[] = { flag, "--interval=4s", "--timeout=3s", NULL };
 	const char *const env[] = { sock_env, NULL };
 	daemon_start_fake_env(&daemon_, &harness_fake, NULL, args, env);
 	/* SIGHUP kills a process that has not set up its signals yet. */
@@ -172,10 +181,12 @@ START_TEST(rotation_during_a_slow_echoed_401)
 	ck_assert_msg(unhealthy, "no STATUS=unhealthy while rotating");
 	ck_assert_int_ge(fake_requests(&harness_fake, "me"), 2);
 
-	cJSON *health = get_health(&daemon_, NULL);
+	/* An answered probe's reason (a loaded machine may have timed one
+	 * out, which echoes nothing): there, only without the token. */
+	cJSON *health = wait_health(&daemon_, pred_answered_401, NULL, 10000,
+				    "an answered 401");
 	char *text = cJSON_PrintUnformatted(health);
 	assert_no_token_fragment(text, "/health");
-	/* The reason is there, only without the token. */
 	ck_assert_msg(strstr(text, "bad credentials") && strstr(text, "(redacted)"),
 		      "%s", text);
 	free(text);
@@ -186,16 +197,6 @@ START_TEST(rotation_during_a_slow_echoed_401)
 	unlink(path);
 }
 END_TEST
-
-/* The last probe got an answer, a 401: not a timeout, which a loaded
- * machine may cause now and then and which echoes nothing. */
-static bool
-pred_answered_401(cJSON *health, void *arg)
-{
-	(void)arg;
-	const char *error = json_str(intercom_of(health), "error");
-	return error && strncmp(error, "401: ", 5) == 0;
-}
 
 START_TEST(echo_across_every_cut)
 {
