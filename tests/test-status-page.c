@@ -270,10 +270,11 @@ END_TEST
 /* ---- real browsers */
 
 /*
- * Runs argv with env to completion within timeout_ms, output in *out
- * (caller frees). harness's run_command() allows 10 s, which a browser's
- * first start on a loaded CI machine can exceed; this waits longer and
- * kills the whole process group at the deadline.
+ * Runs argv with env to completion within timeout_ms (stretched as the
+ * harness's waits are), output in *out (caller frees). Returns the wait
+ * status, or -1 when it did not finish: then the whole process group was
+ * killed. harness's run_command() allows 10 s, which a browser's first
+ * start on a loaded CI machine can exceed.
  */
 static int
 run_slow(const char *const *argv, const char *const *env, int timeout_ms,
@@ -351,9 +352,28 @@ run_slow(const char *const *argv, const char *const *env, int timeout_ms,
 	}
 	kill(-pid, SIGKILL);
 	int status = reap(pid, 5000);
-	ck_assert_msg(!timed_out, "%s did not finish in %d ms; it printed:\n%.2000s",
-		      argv[0], timeout_ms, buf);
 	*out = buf;
+	return timed_out ? -1 : status;
+}
+
+/*
+ * run_slow() for a browser: headless Chromium on a machine busy with other
+ * work now and then never ends a load (seen in one run in about ten, as a
+ * hang, not slowness). Such a run is killed and the load made again, at
+ * most three times: the page is judged by what a browser that finished
+ * shows, and a browser that never finishes fails the test.
+ */
+static int
+run_browser(const char *const *argv, const char *const *env, char **out)
+{
+	int status = -1;
+	for (int attempt = 0; attempt < 3 && status == -1; attempt++) {
+		if (attempt > 0)
+			free(*out);
+		status = run_slow(argv, env, 30000, out);
+	}
+	ck_assert_msg(status != -1, "%s did not finish a load in three tries; the"
+		      " last printed:\n%.2000s", argv[0], *out);
 	return status;
 }
 
@@ -392,13 +412,13 @@ chromium_load(int port, const char *png)
 
 	char *out = NULL;
 	const char *const dump[] = CHROMIUM_FLAGS("--dump-dom");
-	int status = run_slow(dump, env, 60000, &out);
+	int status = run_browser(dump, env, &out);
 	ck_assert_msg(WIFEXITED(status) && WEXITSTATUS(status) == 0,
 		      "chromium --dump-dom failed:\n%.2000s", out);
 
 	char *shot_out = NULL;
 	const char *const screenshot[] = CHROMIUM_FLAGS(shot, "--window-size=1000,1300");
-	status = run_slow(screenshot, env, 60000, &shot_out);
+	status = run_browser(screenshot, env, &shot_out);
 	ck_assert_msg(WIFEXITED(status) && WEXITSTATUS(status) == 0,
 		      "chromium --screenshot failed:\n%.2000s", shot_out);
 	free(shot_out);
@@ -433,6 +453,7 @@ lynx_dump(int port)
 	const char *const env[] = { "PATH=/usr/bin:/bin", env_home, "TERM=dumb", NULL };
 	char *out = NULL;
 	int status = run_slow(argv, env, 30000, &out);
+	ck_assert_msg(status != -1, "lynx did not finish; it printed:\n%.2000s", out);
 	ck_assert_msg(WIFEXITED(status) && WEXITSTATUS(status) == 0,
 		      "lynx failed:\n%.2000s", out);
 	return out;
